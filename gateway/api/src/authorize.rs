@@ -1,0 +1,116 @@
+//! The authorization step: which of the requested tenants may this caller read?
+
+use crate::{Identity, TenantRequest, TenantSet};
+
+/// What an [`Authorizer`] is asked for one request.
+#[derive(Debug, Clone, Copy)]
+#[non_exhaustive]
+pub struct AuthzRequest<'a> {
+    /// The authenticated caller.
+    pub identity: &'a Identity,
+    /// The tenants the request asks for.
+    pub tenants: &'a TenantRequest,
+    /// The permission the route requires, e.g. `read` for queries or `write` for silences.
+    pub permission: &'a str,
+    /// The route template the request matched, e.g. `/api/v1/query`; for logs and policy.
+    pub route: &'a str,
+}
+
+impl<'a> AuthzRequest<'a> {
+    /// A request for `permission` on `tenants`, made through `route`.
+    pub fn new(
+        identity: &'a Identity,
+        tenants: &'a TenantRequest,
+        permission: &'a str,
+        route: &'a str,
+    ) -> Self {
+        Self {
+            identity,
+            tenants,
+            permission,
+            route,
+        }
+    }
+}
+
+/// The outcome of an authorization that completed.
+#[derive(Debug, Clone, PartialEq, Eq)]
+#[non_exhaustive]
+pub enum Verdict {
+    /// The caller may read exactly these tenants. For a [`TenantRequest::Named`] request they must
+    /// be a subset of the named ones; the gateway answers 500 and forwards nothing otherwise.
+    Allow(TenantSet),
+    /// The caller may read none of the requested tenants: the gateway answers 403. The reason is
+    /// logged and traced, never sent to the caller.
+    Deny(String),
+}
+
+/// An [`Authorizer`]'s answer: the verdict and how it was reached.
+#[derive(Debug, Clone, PartialEq, Eq)]
+#[non_exhaustive]
+pub struct Decision {
+    /// Allow with a tenant set, or deny with a reason.
+    pub verdict: Verdict,
+    /// Whether the verdict came from the authorizer's cache; recorded in the decision's span and
+    /// metrics.
+    pub cache_hit: bool,
+}
+
+impl Decision {
+    /// Allows `tenants`.
+    pub fn allow(tenants: TenantSet) -> Self {
+        Self {
+            verdict: Verdict::Allow(tenants),
+            cache_hit: false,
+        }
+    }
+
+    /// Denies, for `reason`.
+    pub fn deny(reason: impl Into<String>) -> Self {
+        Self {
+            verdict: Verdict::Deny(reason.into()),
+            cache_hit: false,
+        }
+    }
+
+    /// Marks the decision as served from a cache.
+    pub fn from_cache(mut self, hit: bool) -> Self {
+        self.cache_hit = hit;
+        self
+    }
+}
+
+/// Why an authorizer could not decide. The gateway fails closed on every variant: nothing is
+/// forwarded.
+#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+#[non_exhaustive]
+pub enum AuthzError {
+    /// The policy source is unreachable, slow or overloaded: 503, and the caller may retry.
+    #[error("authorizer unavailable: {0}")]
+    Unavailable(String),
+    /// The policy source rejects the question itself (an unknown resource type or permission):
+    /// 500, with a message that names the misconfiguration.
+    #[error("authorizer misconfigured: {0}")]
+    Misconfigured(String),
+}
+
+/// Decides which tenants a caller may read.
+///
+/// Runs once per request, after authentication and tenant parsing, before any enforcer. An
+/// implementation must be cheap to call concurrently; it may cache, but must not widen: for a
+/// [`TenantRequest::Named`] request, allow only tenants that were named.
+#[async_trait::async_trait]
+pub trait Authorizer: Send + Sync + 'static {
+    /// Decides `request`.
+    ///
+    /// - `Ok(Decision { verdict: Allow(set), .. })`: forward, enforced to `set`.
+    /// - `Ok(Decision { verdict: Deny(reason), .. })`: 403.
+    /// - `Err(AuthzError::Unavailable)`: 503. `Err(AuthzError::Misconfigured)`: 500.
+    async fn authorize(&self, request: &AuthzRequest<'_>) -> Result<Decision, AuthzError>;
+
+    /// Whether the authorizer can serve decisions now; called by the admin `/readyz` endpoint.
+    /// The default is always ready.
+    async fn ready(&self) -> Result<(), AuthzError> {
+        Ok(())
+    }
+}
