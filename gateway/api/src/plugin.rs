@@ -77,6 +77,15 @@ pub struct PluginContext {
     pub config_dir: std::path::PathBuf,
 }
 
+impl PluginContext {
+    /// A context for plugins of a configuration file in `config_dir`.
+    pub fn new(config_dir: impl Into<std::path::PathBuf>) -> Self {
+        Self {
+            config_dir: config_dir.into(),
+        }
+    }
+}
+
 /// Builds authorizers of one `type` from their configuration sections.
 pub trait AuthorizerFactory: Send + Sync {
     /// The `type` name that selects this factory, e.g. `allowlist`.

@@ -1,0 +1,237 @@
+//! Forwarding the enforced request to an upstream and streaming its answer back.
+
+use std::sync::Arc;
+use std::time::Duration;
+
+use axum::body::Body;
+use axum::response::Response;
+use bytes::Bytes;
+use http::header::{self, HeaderMap, HeaderName, HeaderValue};
+use http::{Method, Request, Uri};
+use http_body_util::Full;
+use hyper_rustls::HttpsConnector;
+use hyper_util::client::legacy::Client;
+use hyper_util::client::legacy::connect::HttpConnector;
+use hyper_util::rt::TokioExecutor;
+use rustls::pki_types::CertificateDer;
+use rustls::pki_types::pem::PemObject;
+
+use crate::config::UpstreamConfig;
+use crate::error::GatewayError;
+
+/// Headers that describe one connection, not the request: never forwarded in either direction.
+const HOP_BY_HOP: [HeaderName; 8] = [
+    header::CONNECTION,
+    HeaderName::from_static("keep-alive"),
+    header::PROXY_AUTHENTICATE,
+    header::PROXY_AUTHORIZATION,
+    header::TE,
+    header::TRAILER,
+    header::TRANSFER_ENCODING,
+    header::UPGRADE,
+];
+
+/// A request ready for the upstream: already enforced and re-encoded.
+#[derive(Debug)]
+pub struct Outgoing {
+    /// The method.
+    pub method: Method,
+    /// The canonical path, without the upstream's own prefix.
+    pub path: String,
+    /// The encoded query string, without `?`; empty for none.
+    pub query: String,
+    /// End-to-end headers to send.
+    pub headers: HeaderMap,
+    /// The body (empty for none).
+    pub body: Bytes,
+}
+
+/// One configured upstream and its connection pool.
+#[derive(Debug, Clone)]
+pub struct Upstream {
+    base: Uri,
+    client: Client<HttpsConnector<HttpConnector>, Full<Bytes>>,
+    timeout: Duration,
+    /// Whether the caller's credential header travels upstream.
+    pub forward_authorization: bool,
+}
+
+impl Upstream {
+    /// Builds the client for `config`; fails on a bad URL or an unreadable CA file.
+    pub fn new(config: &UpstreamConfig) -> Result<Self, String> {
+        let base: Uri = config
+            .url
+            .parse()
+            .map_err(|err| format!("invalid url: {err}"))?;
+        match (base.scheme_str(), base.authority()) {
+            (Some("http" | "https"), Some(_)) => {}
+            _ => return Err("url must be http:// or https:// with a host".to_owned()),
+        }
+        if base.query().is_some() {
+            return Err("url must not have a query string".to_owned());
+        }
+        let tls = tls_config(config.ca_file.as_deref())?;
+        let mut http = HttpConnector::new();
+        http.enforce_http(false);
+        http.set_connect_timeout(Some(config.connect_timeout));
+        http.set_nodelay(true);
+        let connector = hyper_rustls::HttpsConnectorBuilder::new()
+            .with_tls_config(tls)
+            .https_or_http()
+            .enable_http1()
+            .enable_http2()
+            .wrap_connector(http);
+        let client = Client::builder(TokioExecutor::new()).build(connector);
+        Ok(Self {
+            base,
+            client,
+            timeout: config.timeout,
+            forward_authorization: config.forward_authorization,
+        })
+    }
+
+    /// Host and port, for the readiness probe.
+    pub fn authority(&self) -> String {
+        let authority = self
+            .base
+            .authority()
+            .map(|a| a.as_str())
+            .unwrap_or_default();
+        match (authority.contains(':'), self.base.scheme_str()) {
+            (true, _) => authority.to_owned(),
+            (false, Some("https")) => format!("{authority}:443"),
+            (false, _) => format!("{authority}:80"),
+        }
+    }
+
+    /// Sends `outgoing` and streams the answer back; 502 when unreachable, 504 on timeout.
+    pub async fn forward(&self, outgoing: Outgoing) -> Result<Response, GatewayError> {
+        let uri = self.uri_for(&outgoing.path, &outgoing.query)?;
+        let length = outgoing.body.len();
+        let mut headers = outgoing.headers;
+        if length > 0 || outgoing.method == Method::POST {
+            headers.insert(header::CONTENT_LENGTH, HeaderValue::from(length));
+        }
+        let mut request = Request::new(Full::new(outgoing.body));
+        *request.method_mut() = outgoing.method;
+        *request.uri_mut() = uri;
+        *request.headers_mut() = headers;
+
+        let answer = tokio::time::timeout(self.timeout, self.client.request(request)).await;
+        let response = match answer {
+            Err(_) => return Err(GatewayError::GatewayTimeout),
+            Ok(Err(err)) => {
+                tracing::warn!(upstream = %self.base, error = %err, "upstream request failed");
+                return Err(GatewayError::BadGateway);
+            }
+            Ok(Ok(response)) => response,
+        };
+        let (mut parts, body) = response.into_parts();
+        strip_hop_by_hop(&mut parts.headers);
+        Ok(Response::from_parts(parts, Body::new(body)))
+    }
+
+    fn uri_for(&self, path: &str, query: &str) -> Result<Uri, GatewayError> {
+        let prefix = self.base.path().trim_end_matches('/');
+        let path_and_query = match query {
+            "" => format!("{prefix}{path}"),
+            query => format!("{prefix}{path}?{query}"),
+        };
+        let mut parts = self.base.clone().into_parts();
+        parts.path_and_query = Some(path_and_query.parse().map_err(|_| GatewayError::Internal)?);
+        Uri::from_parts(parts).map_err(|_| GatewayError::Internal)
+    }
+}
+
+fn tls_config(ca_file: Option<&std::path::Path>) -> Result<rustls::ClientConfig, String> {
+    let mut roots = rustls::RootCertStore::empty();
+    let native = rustls_native_certs::load_native_certs();
+    roots.add_parsable_certificates(native.certs);
+    if let Some(path) = ca_file {
+        let certs = CertificateDer::pem_file_iter(path)
+            .and_then(|certs| certs.collect::<Result<Vec<_>, _>>())
+            .map_err(|err| format!("cannot read ca_file {}: {err}", path.display()))?;
+        if certs.is_empty() {
+            return Err(format!("ca_file {} holds no certificate", path.display()));
+        }
+        for cert in certs {
+            roots
+                .add(cert)
+                .map_err(|err| format!("bad certificate in ca_file: {err}"))?;
+        }
+    }
+    let provider = Arc::new(rustls::crypto::ring::default_provider());
+    let config = rustls::ClientConfig::builder_with_provider(provider)
+        .with_safe_default_protocol_versions()
+        .map_err(|err| err.to_string())?
+        .with_root_certificates(roots)
+        .with_no_client_auth();
+    Ok(config)
+}
+
+/// Removes hop-by-hop headers, including those the `Connection` header names.
+pub fn strip_hop_by_hop(headers: &mut HeaderMap) {
+    let named: Vec<HeaderName> = headers
+        .get_all(header::CONNECTION)
+        .iter()
+        .filter_map(|value| value.to_str().ok())
+        .flat_map(|value| value.split(','))
+        .filter_map(|name| HeaderName::from_bytes(name.trim().as_bytes()).ok())
+        .collect();
+    for name in HOP_BY_HOP.iter().chain(&named) {
+        headers.remove(name);
+    }
+}
+
+/// The client's headers as they may travel upstream: hop-by-hop headers, `Host`,
+/// `Content-Length` and every header in `drop` are removed.
+pub fn forwardable_headers(headers: &HeaderMap, drop: &[&HeaderName]) -> HeaderMap {
+    let mut headers = headers.clone();
+    strip_hop_by_hop(&mut headers);
+    headers.remove(header::HOST);
+    headers.remove(header::CONTENT_LENGTH);
+    for name in drop {
+        headers.remove(*name);
+    }
+    headers
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn hop_by_hop_and_connection_named_headers_are_dropped() {
+        let mut headers = HeaderMap::new();
+        headers.insert(
+            header::CONNECTION,
+            HeaderValue::from_static("close, x-secret-hop"),
+        );
+        headers.insert("x-secret-hop", HeaderValue::from_static("1"));
+        headers.insert(header::TE, HeaderValue::from_static("trailers"));
+        headers.insert(header::HOST, HeaderValue::from_static("client"));
+        headers.insert(header::AUTHORIZATION, HeaderValue::from_static("Bearer t"));
+        headers.insert(header::ACCEPT, HeaderValue::from_static("*/*"));
+        let kept = forwardable_headers(&headers, &[&header::AUTHORIZATION]);
+        assert_eq!(kept.len(), 1, "{kept:?}");
+        assert!(kept.contains_key(header::ACCEPT));
+    }
+
+    #[test]
+    fn upstream_path_prefix_is_kept() {
+        let config = UpstreamConfig {
+            url: "http://127.0.0.1:9/prom/".into(),
+            connect_timeout: Duration::from_secs(1),
+            timeout: Duration::from_secs(1),
+            ca_file: None,
+            forward_authorization: false,
+        };
+        let upstream = Upstream::new(&config).unwrap();
+        let uri = upstream.uri_for("/api/v1/query", "query=up").unwrap();
+        assert_eq!(
+            uri.to_string(),
+            "http://127.0.0.1:9/prom/api/v1/query?query=up"
+        );
+        assert_eq!(upstream.authority(), "127.0.0.1:9");
+    }
+}

@@ -1,0 +1,161 @@
+//! The endpoints each API serves, and exact matching of request paths against them.
+//!
+//! Matching is on the raw path, byte for byte: a trailing slash, `//`, `/./` or a percent-encoded
+//! letter in a fixed segment matches nothing and is answered 404, so no spelling of a path the
+//! upstream would normalise can slip past enforcement. The one variable segment (a label name)
+//! is decoded, checked and re-encoded before forwarding.
+
+use http::Method;
+use percent_encoding::{AsciiSet, CONTROLS, percent_decode_str, utf8_percent_encode};
+use portcullis_api::{ExpressionKind, Language};
+
+use crate::config::ApiKind;
+
+/// Which permission of the route an endpoint requires.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Access {
+    /// The route's `permission` (reading).
+    Read,
+}
+
+/// One endpoint of an API.
+#[derive(Debug)]
+pub struct Endpoint {
+    /// The path template, `{name}` marking the variable label-name segment; also the route name
+    /// in logs.
+    pub template: &'static str,
+    /// Methods served.
+    pub methods: &'static [Method],
+    /// The parameter holding the query or selectors.
+    pub param: &'static str,
+    /// What that parameter holds.
+    pub kind: ExpressionKind,
+    /// The permission required.
+    pub access: Access,
+}
+
+const GET_POST: &[Method] = &[Method::GET, Method::POST];
+
+const fn query(template: &'static str) -> Endpoint {
+    Endpoint {
+        template,
+        methods: GET_POST,
+        param: "query",
+        kind: ExpressionKind::Query,
+        access: Access::Read,
+    }
+}
+
+const fn selectors(template: &'static str, methods: &'static [Method]) -> Endpoint {
+    Endpoint {
+        template,
+        methods,
+        param: "match[]",
+        kind: ExpressionKind::Selector,
+        access: Access::Read,
+    }
+}
+
+const PROMETHEUS: &[Endpoint] = &[
+    query("/api/v1/query"),
+    query("/api/v1/query_range"),
+    query("/api/v1/query_exemplars"),
+    selectors("/api/v1/series", GET_POST),
+    selectors("/api/v1/labels", GET_POST),
+    // Prometheus serves label values by GET only.
+    selectors("/api/v1/label/{name}/values", &[Method::GET]),
+    selectors("/federate", &[Method::GET]),
+];
+
+/// The language and endpoints of an API.
+pub fn endpoints(api: ApiKind) -> (Language, &'static [Endpoint]) {
+    match api {
+        ApiKind::Prometheus => (Language::PromQl, PROMETHEUS),
+    }
+}
+
+/// Characters escaped when a decoded path segment is re-encoded.
+const SEGMENT: &AsciiSet = &CONTROLS
+    .add(b' ')
+    .add(b'"')
+    .add(b'#')
+    .add(b'%')
+    .add(b'/')
+    .add(b'<')
+    .add(b'>')
+    .add(b'?')
+    .add(b'\\')
+    .add(b'^')
+    .add(b'`')
+    .add(b'{')
+    .add(b'|')
+    .add(b'}');
+
+/// Matches `path` against `template`; on a match, the canonical path to forward.
+pub fn match_template(template: &str, path: &str) -> Option<String> {
+    let Some((prefix, suffix)) = template.split_once("{name}") else {
+        return (template == path).then(|| path.to_owned());
+    };
+    let segment = path.strip_prefix(prefix)?.strip_suffix(suffix)?;
+    let decoded = percent_decode_str(segment).decode_utf8().ok()?;
+    let valid = !decoded.is_empty()
+        && decoded != "."
+        && decoded != ".."
+        && !decoded.contains('/')
+        && !decoded.chars().any(char::is_control);
+    valid.then(|| format!("{prefix}{}{suffix}", utf8_percent_encode(&decoded, SEGMENT)))
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    const VALUES: &str = "/api/v1/label/{name}/values";
+
+    #[test]
+    fn fixed_paths_match_exactly() {
+        assert_eq!(
+            match_template("/api/v1/query", "/api/v1/query").as_deref(),
+            Some("/api/v1/query")
+        );
+        for tricky in [
+            "/api/v1/query/",
+            "/api/v1//query",
+            "/api/v1/./query",
+            "/api/v1/%71uery",
+            "/api/v1/QUERY",
+            "//api/v1/query",
+            "/api/v1/query/../query",
+        ] {
+            assert_eq!(match_template("/api/v1/query", tricky), None, "{tricky}");
+        }
+    }
+
+    #[test]
+    fn label_name_segment_is_decoded_checked_and_reencoded() {
+        let matched = |path| match_template(VALUES, path);
+        assert_eq!(
+            matched("/api/v1/label/job/values").as_deref(),
+            Some("/api/v1/label/job/values")
+        );
+        assert_eq!(
+            matched("/api/v1/label/%6Aob/values").as_deref(),
+            Some("/api/v1/label/job/values")
+        );
+        assert_eq!(
+            matched("/api/v1/label/service.name/values").as_deref(),
+            Some("/api/v1/label/service.name/values")
+        );
+        for tricky in [
+            "/api/v1/label//values",
+            "/api/v1/label/../values",
+            "/api/v1/label/%2e%2e/values",
+            "/api/v1/label/a%2Fb/values",
+            "/api/v1/label/a/b/values",
+            "/api/v1/label/%ff/values",
+            "/api/v1/label/job/values/",
+        ] {
+            assert_eq!(matched(tricky), None, "{tricky}");
+        }
+    }
+}

@@ -1,0 +1,317 @@
+//! What exactly reaches the upstream: the real `portcullis` binary in front of a recording
+//! upstream. Each edge case of the shared list that concerns forwarding is pinned here.
+
+mod support;
+
+use http::StatusCode;
+use support::recorder::Recorder;
+use support::{Portcullis, enc, get, post_form, send};
+
+const ACME: &[(&str, &str)] = &[("authorization", "Bearer acme-token")];
+
+fn config(upstream: &str, tenant: &str) -> String {
+    format!(
+        r#"
+[server]
+listen = "{{listen}}"
+admin_listen = "{{admin_listen}}"
+max_body_bytes = 65536
+
+[identity]
+mode = "bearer"
+
+[tenant]
+{tenant}
+
+[upstreams.recorder]
+url = "{upstream}"
+
+[authorizers.demo]
+type = "allowlist"
+subjects = {{ "acme-token" = ["acme"], "ops-token" = ["acme", "beta"] }}
+
+[enforcers.namespace]
+type = "promql"
+label = "namespace"
+
+[[routes]]
+api = "prometheus"
+upstream = "recorder"
+authorizer = "demo"
+enforcers = ["namespace"]
+"#
+    )
+}
+
+async fn stack(tenant: &str) -> (Recorder, Portcullis) {
+    let recorder = Recorder::start().await;
+    let portcullis = Portcullis::start(&config(&recorder.url, tenant)).await;
+    (recorder, portcullis)
+}
+
+const PARAM: &str = "source = \"param\"\nname = \"tenant\"";
+
+// C01: every copy of `query` is enforced, `time` survives the body rewrite, the tenant parameter
+// and the caller's token are not forwarded, and Content-Length matches the new body.
+#[tokio::test]
+async fn c01_url_and_body_copies_of_query_are_both_enforced() {
+    let (upstream, gw) = stack(PARAM).await;
+    let answer = post_form(
+        &gw.url("/api/v1/query?query=up&tenant=acme"),
+        ACME,
+        "query=foo&time=1700000000",
+    )
+    .await;
+    assert_eq!(answer.status, StatusCode::OK, "{}", answer.text());
+    let got = upstream.only();
+    assert_eq!(got.url_values("query"), ["up{namespace=\"acme\"}"]);
+    assert_eq!(got.body_values("query"), ["foo{namespace=\"acme\"}"]);
+    assert_eq!(got.body_values("time"), ["1700000000"]);
+    assert!(got.url_values("tenant").is_empty() && got.body_values("tenant").is_empty());
+    assert!(!got.headers.contains_key("authorization"));
+    assert_eq!(
+        got.headers["content-length"],
+        got.body.len().to_string().as_str()
+    );
+    assert!(
+        !answer.headers.contains_key("x-upstream-hop"),
+        "hop-by-hop header relayed"
+    );
+}
+
+// C02 and C03: a body match[] is enforced in the body, and no unenforced match[] remains; with
+// none given the tenant selector is added.
+#[tokio::test]
+async fn c02_c03_series_selectors_are_enforced_where_they_are() {
+    let (upstream, gw) = stack(PARAM).await;
+    let answer = post_form(
+        &gw.url("/api/v1/series?tenant=acme"),
+        ACME,
+        "match[]=up&start=1700000000&end=1700003600",
+    )
+    .await;
+    assert_eq!(answer.status, StatusCode::OK);
+    let got = upstream.only();
+    assert_eq!(
+        got.body_values("match[]"),
+        ["{__name__=\"up\",namespace=\"acme\"}"]
+    );
+    assert!(got.url_values("match[]").is_empty());
+    assert_eq!(got.body_values("start"), ["1700000000"]);
+    upstream.clear();
+
+    get(
+        &gw.url("/api/v1/series?tenant=acme&start=1700000000&end=1700003600"),
+        ACME,
+    )
+    .await
+    .unwrap();
+    assert_eq!(
+        upstream.only().url_values("match[]"),
+        ["{namespace=\"acme\"}"]
+    );
+}
+
+// C04: label values, labels and federate: a missing match[] becomes the tenant selector, and
+// several are each extended.
+#[tokio::test]
+async fn c04_label_endpoints_get_the_tenant_selector() {
+    let (upstream, gw) = stack(PARAM).await;
+    for path in [
+        "/api/v1/label/namespace/values",
+        "/api/v1/labels",
+        "/federate",
+    ] {
+        upstream.clear();
+        let answer = get(&gw.url(&format!("{path}?tenant=acme")), ACME)
+            .await
+            .unwrap();
+        assert_eq!(answer.status, StatusCode::OK, "{path}");
+        assert_eq!(
+            upstream.only().url_values("match[]"),
+            ["{namespace=\"acme\"}"],
+            "{path}"
+        );
+    }
+    upstream.clear();
+    let url = format!(
+        "/api/v1/labels?tenant=acme&match[]={}&match[]=up",
+        enc("{job=\"x\"}")
+    );
+    get(&gw.url(&url), ACME).await.unwrap();
+    assert_eq!(
+        upstream.only().url_values("match[]"),
+        [
+            "{job=\"x\",namespace=\"acme\"}",
+            "{__name__=\"up\",namespace=\"acme\"}"
+        ]
+    );
+}
+
+// C16: a client-supplied copy of the tenant header never reaches the upstream, and a repeated
+// or list-valued header is a 400 in single-tenant mode.
+#[tokio::test]
+async fn c16_tenant_header_is_not_smuggled() {
+    let (upstream, gw) = stack("source = \"header\"\nname = \"X-Tenant\"").await;
+    let url = gw.url("/api/v1/query?query=up");
+    let ok = get(&url, &[ACME[0], ("x-tenant", "acme")]).await.unwrap();
+    assert_eq!(ok.status, StatusCode::OK, "{}", ok.text());
+    let got = upstream.only();
+    assert!(!got.headers.contains_key("x-tenant"));
+    assert_eq!(got.url_values("query"), ["up{namespace=\"acme\"}"]);
+    for headers in [
+        vec![ACME[0], ("x-tenant", "acme"), ("x-tenant", "victim")],
+        vec![ACME[0], ("x-tenant", "acme, victim")],
+    ] {
+        let answer = get(&url, &headers).await.unwrap();
+        assert_eq!(answer.status, StatusCode::BAD_REQUEST, "{headers:?}");
+    }
+    assert_eq!(
+        upstream.received().len(),
+        1,
+        "a rejected request was forwarded"
+    );
+}
+
+// C19: a 5000-selector query is enforced in full, with a consistent Content-Length.
+#[tokio::test]
+async fn c19_a_very_long_query_is_fully_enforced() {
+    let (upstream, gw) = stack(PARAM).await;
+    let query = vec!["up"; 5000].join(" or ");
+    let form = format!(
+        "query={}&start=1700000000&end=1700003600&step=60&tenant=acme",
+        enc(&query)
+    );
+    let answer = post_form(&gw.url("/api/v1/query_range"), ACME, &form).await;
+    assert_eq!(answer.status, StatusCode::OK, "{}", answer.text());
+    let got = upstream.only();
+    let forwarded = &got.body_values("query")[0];
+    assert_eq!(forwarded.matches("up{namespace=\"acme\"}").count(), 5000);
+    assert_eq!(forwarded.matches("up").count(), 5000);
+    assert_eq!(got.body_values("step"), ["60"]);
+    assert_eq!(
+        got.headers["content-length"],
+        got.body.len().to_string().as_str()
+    );
+}
+
+// C22 and path tricks: nothing unknown is forwarded.
+#[tokio::test]
+async fn c22_unknown_and_non_canonical_paths_are_never_forwarded() {
+    let (upstream, gw) = stack(PARAM).await;
+    for path in [
+        "/api/v1/status/tsdb",
+        "/api/v1/metadata",
+        "/api/v1/targets",
+        "/api/v1/read",
+        "/api/v1/status/config",
+        "/api/v1/query/",
+        "/api/v1//query",
+        "/api/v1/./query",
+        "/api/v1/%71uery",
+        "/api/v1/label/%2e%2e/values",
+        "/API/v1/query",
+    ] {
+        let answer = get(&gw.url(&format!("{path}?tenant=acme&query=up")), ACME)
+            .await
+            .unwrap();
+        assert_eq!(answer.status, StatusCode::NOT_FOUND, "{path}");
+        assert_eq!(answer.json()["errorType"], "not_found");
+    }
+    let wrong_method = send(
+        http::Method::DELETE,
+        &gw.url("/api/v1/query?tenant=acme&query=up"),
+        ACME,
+        Default::default(),
+    )
+    .await
+    .unwrap();
+    assert_eq!(wrong_method.status, StatusCode::METHOD_NOT_ALLOWED);
+    assert!(
+        upstream.received().is_empty(),
+        "forwarded: {:?}",
+        upstream.received()
+    );
+
+    // query_exemplars is enforced like query.
+    get(
+        &gw.url("/api/v1/query_exemplars?tenant=acme&query=test_exemplar_metric_total"),
+        ACME,
+    )
+    .await
+    .unwrap();
+    assert_eq!(
+        upstream.only().url_values("query"),
+        ["test_exemplar_metric_total{namespace=\"acme\"}"]
+    );
+}
+
+// Malformed input of every kind is a clear 4xx and is not forwarded.
+#[tokio::test]
+async fn malformed_requests_are_rejected_before_forwarding() {
+    let (upstream, gw) = stack(PARAM).await;
+    let cases: Vec<(http::Method, &str, Vec<(&str, &str)>, &str, StatusCode)> = vec![
+        (
+            http::Method::GET,
+            "/api/v1/query?tenant=acme&query=up%zz",
+            vec![],
+            "",
+            StatusCode::BAD_REQUEST,
+        ),
+        (
+            http::Method::GET,
+            "/api/v1/query?tenant=acme&query=up;x=1",
+            vec![],
+            "",
+            StatusCode::BAD_REQUEST,
+        ),
+        (
+            http::Method::GET,
+            "/api/v1/query?tenant=acme&query=%ff",
+            vec![],
+            "",
+            StatusCode::BAD_REQUEST,
+        ),
+        (
+            http::Method::POST,
+            "/api/v1/query?tenant=acme",
+            vec![("content-type", "multipart/form-data; boundary=x")],
+            "--x\r\nContent-Disposition: form-data; name=\"query\"\r\n\r\nup\r\n--x--\r\n",
+            StatusCode::UNSUPPORTED_MEDIA_TYPE,
+        ),
+        (
+            http::Method::POST,
+            "/api/v1/query?tenant=acme",
+            vec![("content-type", "text/plain")],
+            "query=up",
+            StatusCode::UNSUPPORTED_MEDIA_TYPE,
+        ),
+    ];
+    for (method, path, mut headers, body, status) in cases {
+        headers.push(ACME[0]);
+        let answer = send(method, &gw.url(path), &headers, bytes::Bytes::from(body))
+            .await
+            .unwrap();
+        assert_eq!(answer.status, status, "{path} {body}: {}", answer.text());
+        assert_eq!(answer.json()["status"], "error");
+    }
+    let huge = format!("tenant=acme&query={}", "a".repeat(70_000));
+    let answer = post_form(&gw.url("/api/v1/query"), ACME, &huge).await;
+    assert_eq!(answer.status, StatusCode::PAYLOAD_TOO_LARGE);
+    let deep = format!(
+        "tenant=acme&query={}",
+        enc(&format!("{}up{}", "(".repeat(5_000), ")".repeat(5_000)))
+    );
+    let answer = post_form(&gw.url("/api/v1/query"), ACME, &deep).await;
+    assert_eq!(answer.status, StatusCode::BAD_REQUEST, "{}", answer.text());
+    assert!(
+        upstream.received().is_empty(),
+        "forwarded: {:?}",
+        upstream.received()
+    );
+    // The gateway is still serving.
+    let fine = get(&gw.url("/api/v1/query?tenant=acme&query=up"), ACME)
+        .await
+        .unwrap();
+    assert_eq!(fine.status, StatusCode::OK);
+}

@@ -1,0 +1,53 @@
+#!/usr/bin/env bash
+# Installs what the tests need, reusing whatever is already installed:
+#   - Prometheus and promtool 2.42 from Debian's packages (the real upstream, and backfilling);
+#   - SpiceDB, a current promtool (a real client that can send a bearer token) and Jaeger, built
+#     with `go install` from the Go module proxy at pinned versions into $(go env GOPATH)/bin.
+set -euo pipefail
+
+SPICEDB_VERSION=v1.56.2
+PROMTOOL_VERSION=v0.316.0
+JAEGER_VERSION=v1.75.0
+
+log() { printf '[deps] %s\n' "$*" >&2; }
+
+apt_install() {
+  local missing=()
+  for pkg in "$@"; do
+    dpkg-query -W -f='${Status}' "$pkg" 2>/dev/null | grep -q "install ok installed" || missing+=("$pkg")
+  done
+  [ ${#missing[@]} -eq 0 ] && return 0
+  log "apt-get install ${missing[*]}"
+  local sudo=""
+  [ "$(id -u)" -eq 0 ] || sudo="sudo"
+  $sudo apt-get update -qq
+  DEBIAN_FRONTEND=noninteractive $sudo apt-get install -y -qq --no-install-recommends "${missing[@]}" >/dev/null
+}
+
+# go_install BINARY MODULE VERSION: builds MODULE@VERSION unless BINARY is already that version.
+go_install() {
+  local binary=$1 module=$2 version=$3
+  local gobin
+  gobin=$(go env GOBIN)
+  [ -n "$gobin" ] || gobin="$(go env GOPATH)/bin"
+  local stamp="$gobin/.$binary.version"
+  if [ -x "$gobin/$binary" ] && [ "$(cat "$stamp" 2>/dev/null)" = "$module@$version" ]; then
+    return 0
+  fi
+  if [ -x "$gobin/$binary" ] && go version -m "$gobin/$binary" 2>/dev/null | grep -q "mod.*$version"; then
+    echo "$module@$version" > "$stamp"
+    return 0
+  fi
+  log "go install $module@$version (several minutes on a fresh machine)"
+  GOFLAGS=-mod=mod go install "$module@$version"
+  echo "$module@$version" > "$stamp"
+}
+
+apt_install prometheus python3 curl
+command -v go >/dev/null || { log "Go is required to build SpiceDB, promtool and Jaeger"; exit 1; }
+go_install spicedb github.com/authzed/spicedb/cmd/spicedb "$SPICEDB_VERSION"
+go_install promtool github.com/prometheus/prometheus/cmd/promtool "$PROMTOOL_VERSION"
+if [ "${PORTCULLIS_SKIP_JAEGER:-}" != 1 ]; then
+  go_install jaeger github.com/jaegertracing/jaeger/cmd/jaeger "$JAEGER_VERSION"
+fi
+log "ready"
