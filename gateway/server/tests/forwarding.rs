@@ -246,11 +246,20 @@ async fn c22_unknown_and_non_canonical_paths_are_never_forwarded() {
     );
 }
 
+/// Method, path and query, extra headers, body, and the expected status.
+type Malformed<'a> = (
+    http::Method,
+    &'a str,
+    Vec<(&'a str, &'a str)>,
+    &'a str,
+    StatusCode,
+);
+
 // Malformed input of every kind is a clear 4xx and is not forwarded.
 #[tokio::test]
 async fn malformed_requests_are_rejected_before_forwarding() {
     let (upstream, gw) = stack(PARAM).await;
-    let cases: Vec<(http::Method, &str, Vec<(&str, &str)>, &str, StatusCode)> = vec![
+    let cases: Vec<Malformed> = vec![
         (
             http::Method::GET,
             "/api/v1/query?tenant=acme&query=up%zz",

@@ -218,10 +218,13 @@ async fn a_caller_allowed_two_tenants_gets_both_and_never_a_third() {
     assert_eq!(answer.json()["errorType"], "forbidden");
 }
 
+/// Path and query, headers, and the expected status and `errorType`.
+type Refused<'a> = (String, Vec<(&'a str, &'a str)>, StatusCode, &'a str);
+
 #[tokio::test]
 async fn denied_unauthenticated_and_bad_requests_get_prometheus_style_errors() {
     let (_prometheus, gw) = stack("").await;
-    let cases: Vec<(String, Vec<(&str, &str)>, StatusCode, &str)> = vec![
+    let cases: Vec<Refused> = vec![
         (
             format!("/api/v1/query?tenant=beta&{}", instant("up")),
             ACME.to_vec(),

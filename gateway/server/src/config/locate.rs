@@ -39,15 +39,13 @@ impl<'a> Locator<'a> {
                     }
                     None => break,
                 },
-                (Segment::Index(index), _, Some(DeValue::Array(array))) => {
-                    match array.iter().nth(index) {
-                        Some(item) => {
-                            offset = Some(item.span().start);
-                            item
-                        }
-                        None => break,
+                (Segment::Index(index), _, Some(DeValue::Array(array))) => match array.get(index) {
+                    Some(item) => {
+                        offset = Some(item.span().start);
+                        item
                     }
-                }
+                    None => break,
+                },
                 _ => break,
             };
             value = Some(next.get_ref());
