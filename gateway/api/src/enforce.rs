@@ -70,6 +70,9 @@ pub struct Target<'a> {
     pub expressions: &'a mut [Expression],
     /// Headers to set on the upstream request.
     pub headers: &'a mut HeaderEdits,
+    /// How many selectors the enforcer rewrote; a label enforcer adds its count, for the enforce
+    /// span and logs.
+    pub selectors_rewritten: usize,
 }
 
 impl<'a> Target<'a> {
@@ -83,6 +86,7 @@ impl<'a> Target<'a> {
             language,
             expressions,
             headers,
+            selectors_rewritten: 0,
         }
     }
 }
@@ -118,4 +122,10 @@ pub trait Enforcer: Send + Sync + 'static {
     /// Whether this enforcer can enforce expressions of `language`; checked at startup against
     /// every route it is attached to. A header-setting enforcer supports every language.
     fn supports(&self, language: Language) -> bool;
+
+    /// The label this enforcer injects, recorded in the enforce span; `None` (the default) for an
+    /// enforcer that sets headers instead.
+    fn label(&self) -> Option<&str> {
+        None
+    }
 }

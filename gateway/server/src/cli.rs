@@ -11,6 +11,7 @@ use crate::config;
 use crate::gateway::Gateway;
 use crate::registry::Registry;
 use crate::server;
+use crate::telemetry;
 
 /// Stack size of the runtime's threads. Parsing and printing a query recurse once per level of
 /// nesting; the enforcers bound the depth, and this leaves room for the deepest they accept.
@@ -26,15 +27,9 @@ struct Cli {
     config: Option<PathBuf>,
     /// Log format on stderr.
     #[arg(long, value_enum, default_value = "text", global = true)]
-    log_format: LogFormat,
+    log_format: telemetry::LogFormat,
     #[command(subcommand)]
     command: Option<Command>,
-}
-
-#[derive(Debug, Clone, Copy, clap::ValueEnum)]
-enum LogFormat {
-    Text,
-    Json,
 }
 
 #[derive(Debug, Subcommand)]
@@ -73,27 +68,14 @@ enum EnforceLanguage {
 /// with its own plugins added.
 pub fn run(registry: Registry) -> ExitCode {
     let cli = Cli::parse();
-    init_logging(cli.log_format);
     match (cli.command, cli.config) {
         (Some(Command::CheckConfig { file }), _) => check_config(&file, &registry),
         (Some(Command::Enforce { language }), _) => enforce(language),
-        (None, Some(file)) => serve(&file, registry),
+        (None, Some(file)) => serve(&file, registry, cli.log_format),
         (None, None) => {
             eprintln!("portcullis: give --config FILE to serve, or a command (see --help)");
             ExitCode::from(2)
         }
-    }
-}
-
-fn init_logging(format: LogFormat) {
-    let filter = tracing_subscriber::EnvFilter::try_from_env("PORTCULLIS_LOG")
-        .unwrap_or_else(|_| tracing_subscriber::EnvFilter::new("info"));
-    let builder = tracing_subscriber::fmt()
-        .with_env_filter(filter)
-        .with_writer(std::io::stderr);
-    match format {
-        LogFormat::Text => builder.init(),
-        LogFormat::Json => builder.json().flatten_event(true).init(),
     }
 }
 
@@ -124,7 +106,7 @@ fn check_config(file: &Path, registry: &Registry) -> ExitCode {
     }
 }
 
-fn serve(file: &Path, registry: Registry) -> ExitCode {
+fn serve(file: &Path, registry: Registry, format: telemetry::LogFormat) -> ExitCode {
     let runtime = match runtime() {
         Ok(runtime) => runtime,
         Err(err) => return fail(&err),
@@ -136,6 +118,10 @@ fn serve(file: &Path, registry: Registry) -> ExitCode {
                 eprintln!("{err}");
                 return ExitCode::FAILURE;
             }
+        };
+        let _telemetry = match telemetry::init(format, Some(&config.telemetry), &config.audit) {
+            Ok(guard) => guard,
+            Err(err) => return fail(&err),
         };
         let served = server::serve(&config.server, Arc::new(gateway), server::shutdown_signal());
         match served.await {

@@ -14,6 +14,8 @@ use serde::Deserialize;
 
 mod locate;
 
+pub use crate::telemetry::{AuditConfig, TelemetryConfig};
+
 pub use locate::Locator;
 
 /// The whole configuration file.
@@ -35,6 +37,12 @@ pub struct Config {
     pub enforcers: BTreeMap<String, PluginConfig>,
     /// The APIs served, each tied to an upstream, an authorizer and its enforcers.
     pub routes: Vec<RouteConfig>,
+    /// OpenTelemetry traces.
+    #[serde(default)]
+    pub telemetry: TelemetryConfig,
+    /// The audit log.
+    #[serde(default)]
+    pub audit: AuditConfig,
 }
 
 /// `[server]`: listeners and limits.

@@ -3,11 +3,11 @@
 //! route → authenticate → read parameters → read tenants → authorize → enforce → forward.
 //! Each step hands a typed value to the next; nothing after tenant reading looks at the raw
 //! request for tenants again, and the set the authorizer allowed is the set the enforcers inject.
+//! Every request gets a server span with a child span per step (see `docs/tracing.md`).
 
 use std::collections::{BTreeMap, BTreeSet};
-use std::path::Path;
 use std::sync::Arc;
-use std::time::Duration;
+use std::time::{Duration, Instant};
 
 use axum::body::Body;
 use axum::response::{IntoResponse, Response};
@@ -16,18 +16,22 @@ use http::request::Parts;
 use http::{HeaderMap, HeaderName, Method, Request, header};
 use http_body_util::{BodyExt, Limited};
 use portcullis_api::{
-    Authorizer, AuthzRequest, Enforcer, Expression, ExpressionKind, HeaderEdits, Language,
-    PluginContext, Section, Target, TenantRequest, TenantSet, Verdict,
+    Authorizer, AuthzError, AuthzRequest, Decision, Enforcer, Expression, ExpressionKind,
+    HeaderEdits, Identity, Language, Target, TenantRequest, TenantSet, Verdict,
 };
+use tracing::field::Empty;
+use tracing::{Instrument, Span};
 
 use crate::authn::Authenticator;
-use crate::config::{Config, ConfigError, IdentityMode, PluginConfig, Problems, RouteConfig};
 use crate::error::GatewayError;
+use crate::metrics::Metrics;
 use crate::params::{self, Location, Param};
 use crate::proxy::{Outgoing, Upstream, forwardable_headers};
-use crate::registry::Registry;
 use crate::routes::{self, Access, Endpoint};
+use crate::telemetry::{self, AUDIT_TARGET, AuditConfig, AuditLevel, SubjectHasher};
 use crate::tenancy::TenantReader;
+
+mod build;
 
 /// The built gateway, shared by every connection.
 pub struct Gateway {
@@ -38,15 +42,22 @@ pub struct Gateway {
     body_timeout: Duration,
     upstreams: BTreeMap<String, Upstream>,
     authorizers: BTreeMap<String, Arc<dyn Authorizer>>,
+    metrics: Metrics,
+    subjects: SubjectHasher,
+    audit: AuditConfig,
+    record_queries: bool,
 }
 
 struct Route {
     language: Language,
     endpoints: &'static [Endpoint],
     upstream: Upstream,
+    upstream_name: String,
     authorizer: Arc<dyn Authorizer>,
     authorizer_name: String,
+    authorizer_kind: String,
     enforcers: Vec<Arc<dyn Enforcer>>,
+    enforcer_names: String,
     permission: String,
     passthrough: BTreeSet<String>,
 }
@@ -63,57 +74,16 @@ enum Resolved<'g> {
     },
 }
 
-// === impl Gateway: building ===
+/// The route name used in spans and metrics for a request that matched no route.
+const UNMATCHED: &str = "unmatched";
+
+/// The route name used in spans and metrics for a passthrough path.
+const PASSTHROUGH: &str = "passthrough";
 
 impl Gateway {
-    /// Builds every plugin, upstream and route of `config`, reporting every problem at once with
-    /// its key path and, where found, its line in `text` (the text of `file`).
-    pub fn build(
-        config: &Config,
-        file: &Path,
-        text: &str,
-        registry: &Registry,
-    ) -> Result<Self, ConfigError> {
-        let mut problems = Problems::new(file, text);
-        let context = PluginContext::new(file.parent().unwrap_or(Path::new(".")));
-
-        let authn = authenticator(config, &mut problems);
-        let tenants = TenantReader::new(&config.tenant)
-            .map_err(|msg| problems.push(tenant_key(config), msg))
-            .ok();
-        let upstreams = build_upstreams(config, &mut problems);
-        let authorizers = build_authorizers(config, registry, &context, &mut problems);
-        let enforcers = build_enforcers(config, registry, &context, &mut problems);
-        let routes = config
-            .routes
-            .iter()
-            .enumerate()
-            .filter_map(|(i, route)| {
-                let path = format!("routes[{i}]");
-                build_route(
-                    route,
-                    &path,
-                    &upstreams,
-                    &authorizers,
-                    &enforcers,
-                    &mut problems,
-                )
-            })
-            .collect::<Vec<_>>();
-        if config.routes.is_empty() {
-            problems.push("routes", "at least one route is required");
-        }
-        problems.finish()?;
-
-        Ok(Self {
-            authn: authn.expect("checked above"),
-            tenants: tenants.expect("checked above"),
-            routes,
-            max_body_bytes: config.server.max_body_bytes,
-            body_timeout: config.server.body_timeout,
-            upstreams,
-            authorizers,
-        })
+    /// The gateway's metrics, for the admin listener.
+    pub fn metrics(&self) -> &Metrics {
+        &self.metrics
     }
 
     /// Whether every upstream accepts connections and every authorizer is ready; each failure is
@@ -138,202 +108,55 @@ impl Gateway {
             Err(failures)
         }
     }
-}
 
-fn tenant_key(config: &Config) -> &'static str {
-    match config.tenant.source {
-        crate::config::TenantSource::Static => "tenant.values",
-        _ => "tenant.name",
-    }
-}
-
-fn authenticator(config: &Config, problems: &mut Problems<'_>) -> Option<Authenticator> {
-    match (config.identity.mode, config.identity.header.as_deref()) {
-        (IdentityMode::Bearer, _) => Some(Authenticator::Bearer),
-        (IdentityMode::Header, Some(name)) => match HeaderName::from_bytes(name.as_bytes()) {
-            Ok(header) => Some(Authenticator::TrustedHeader(header)),
-            Err(_) => {
-                problems.push(
-                    "identity.header",
-                    format!("{name:?} is not a valid header name"),
-                );
-                None
-            }
-        },
-        (IdentityMode::Header, None) => {
-            problems.push("identity.header", "required with mode = \"header\"");
-            None
-        }
-    }
-}
-
-/// Section names become environment variable path parts, which are lowercased.
-fn check_name(kind: &str, name: &str, problems: &mut Problems<'_>) -> bool {
-    let mut chars = name.chars();
-    let valid = chars.next().is_some_and(|c| c.is_ascii_lowercase())
-        && chars.all(|c| c.is_ascii_lowercase() || c.is_ascii_digit() || c == '_');
-    if !valid {
-        let message = "names must be lowercase letters, digits and `_`, starting with a letter";
-        problems.push(format!("{kind}.{name}"), message);
-    }
-    valid
-}
-
-fn build_upstreams(config: &Config, problems: &mut Problems<'_>) -> BTreeMap<String, Upstream> {
-    let mut built = BTreeMap::new();
-    for (name, upstream) in &config.upstreams {
-        if !check_name("upstreams", name, problems) {
-            continue;
-        }
-        match Upstream::new(upstream) {
-            Ok(upstream) => {
-                built.insert(name.clone(), upstream);
-            }
-            Err(msg) => problems.push(format!("upstreams.{name}.url"), msg),
-        }
-    }
-    built
-}
-
-fn plugin_section(kind: &str, name: &str, plugin: &PluginConfig) -> Section {
-    Section::new(format!("{kind}.{name}"), plugin.settings.clone())
-}
-
-fn build_authorizers(
-    config: &Config,
-    registry: &Registry,
-    context: &PluginContext,
-    problems: &mut Problems<'_>,
-) -> BTreeMap<String, Arc<dyn Authorizer>> {
-    let mut built = BTreeMap::new();
-    for (name, plugin) in &config.authorizers {
-        if !check_name("authorizers", name, problems) {
-            continue;
-        }
-        let Some(factory) = registry.authorizer_factory(&plugin.kind) else {
-            let known = registry.authorizer_types().join(", ");
-            let message = format!("unknown authorizer type {:?} (known: {known})", plugin.kind);
-            problems.push(format!("authorizers.{name}.type"), message);
-            continue;
-        };
-        match factory.build(&plugin_section("authorizers", name, plugin), context) {
-            Ok(authorizer) => {
-                built.insert(name.clone(), authorizer);
-            }
-            Err(err) => problems.push(err.path, err.message),
-        }
-    }
-    built
-}
-
-fn build_enforcers(
-    config: &Config,
-    registry: &Registry,
-    context: &PluginContext,
-    problems: &mut Problems<'_>,
-) -> BTreeMap<String, Arc<dyn Enforcer>> {
-    let mut built = BTreeMap::new();
-    for (name, plugin) in &config.enforcers {
-        if !check_name("enforcers", name, problems) {
-            continue;
-        }
-        let Some(factory) = registry.enforcer_factory(&plugin.kind) else {
-            let known = registry.enforcer_types().join(", ");
-            let message = format!("unknown enforcer type {:?} (known: {known})", plugin.kind);
-            problems.push(format!("enforcers.{name}.type"), message);
-            continue;
-        };
-        match factory.build(&plugin_section("enforcers", name, plugin), context) {
-            Ok(enforcer) => {
-                built.insert(name.clone(), enforcer);
-            }
-            Err(err) => problems.push(err.path, err.message),
-        }
-    }
-    built
-}
-
-fn build_route(
-    config: &RouteConfig,
-    path: &str,
-    upstreams: &BTreeMap<String, Upstream>,
-    authorizers: &BTreeMap<String, Arc<dyn Authorizer>>,
-    enforcers: &BTreeMap<String, Arc<dyn Enforcer>>,
-    problems: &mut Problems<'_>,
-) -> Option<Route> {
-    let (language, endpoints) = routes::endpoints(config.api);
-    let upstream = upstreams.get(&config.upstream).cloned();
-    if upstream.is_none() {
-        problems.push(
-            format!("{path}.upstream"),
-            format!("no upstream {:?}", config.upstream),
-        );
-    }
-    let authorizer = authorizers.get(&config.authorizer).cloned();
-    if authorizer.is_none() {
-        let message = format!("no authorizer {:?}", config.authorizer);
-        problems.push(format!("{path}.authorizer"), message);
-    }
-    let mut chain = Vec::new();
-    for (i, name) in config.enforcers.iter().enumerate() {
-        match enforcers.get(name) {
-            Some(enforcer) if enforcer.supports(language) => chain.push(Arc::clone(enforcer)),
-            Some(_) => problems.push(
-                format!("{path}.enforcers[{i}]"),
-                format!("enforcer {name:?} cannot enforce {language:?} queries"),
-            ),
-            None => problems.push(
-                format!("{path}.enforcers[{i}]"),
-                format!("no enforcer {name:?}"),
-            ),
-        }
-    }
-    if config.enforcers.is_empty() {
-        problems.push(
-            format!("{path}.enforcers"),
-            "at least one enforcer is required",
-        );
-    }
-    if config.permission.is_empty() {
-        problems.push(format!("{path}.permission"), "must not be empty");
-    }
-    for (i, passthrough) in config.passthrough.iter().enumerate() {
-        let enforced = endpoints
-            .iter()
-            .any(|e| routes::match_template(e.template, passthrough).is_some());
-        if !passthrough.starts_with('/') || enforced {
-            let message = "must be an absolute path that no enforced endpoint serves";
-            problems.push(format!("{path}.passthrough[{i}]"), message);
-        }
-    }
-    Some(Route {
-        language,
-        endpoints,
-        upstream: upstream?,
-        authorizer: authorizer?,
-        authorizer_name: config.authorizer.clone(),
-        enforcers: chain,
-        permission: config.permission.clone(),
-        passthrough: config.passthrough.iter().cloned().collect(),
-    })
-}
-
-// === impl Gateway: the pipeline ===
-
-impl Gateway {
     /// Answers one request: the upstream's response, or the gateway's own error.
     pub async fn handle(&self, request: Request<Body>) -> Response {
-        match self.serve(request).await {
-            Ok(response) => response,
-            Err(err) => err.into_response(),
+        let method = request.method().clone();
+        let span = tracing::info_span!(
+            target: "portcullis::request",
+            "request",
+            otel.name = %method,
+            otel.kind = "server",
+            otel.status_code = Empty,
+            http.request.method = %method,
+            http.route = Empty,
+            url.path = request.uri().path(),
+            http.response.status_code = Empty,
+        );
+        telemetry::continue_trace(&span, request.headers());
+
+        let mut route_name = UNMATCHED;
+        let served = self
+            .serve(request, &mut route_name)
+            .instrument(span.clone())
+            .await;
+        let response = served.unwrap_or_else(IntoResponse::into_response);
+
+        let status = response.status();
+        span.record("otel.name", format!("{method} {route_name}"));
+        span.record("http.route", route_name);
+        span.record("http.response.status_code", status.as_u16());
+        if status.is_server_error() {
+            span.record("otel.status_code", "ERROR");
         }
+        self.metrics.request(route_name, &method, status);
+        response
     }
 
-    async fn serve(&self, request: Request<Body>) -> Result<Response, GatewayError> {
+    async fn serve(
+        &self,
+        request: Request<Body>,
+        route_name: &mut &'static str,
+    ) -> Result<Response, GatewayError> {
         let (parts, body) = request.into_parts();
         let resolved = self.resolve(&parts.method, parts.uri.path())?;
+        *route_name = match &resolved {
+            Resolved::Passthrough { .. } => PASSTHROUGH,
+            Resolved::Endpoint { endpoint, .. } => endpoint.template,
+        };
 
-        let identity = self.authn.authenticate(&parts.headers)?;
+        let identity = tracing::info_span!(target: "portcullis::authn", "authenticate")
+            .in_scope(|| self.authn.authenticate(&parts.headers))?;
 
         let (route, endpoint, path) = match resolved {
             Resolved::Passthrough { route } => return self.pass_through(route, parts, body).await,
@@ -351,7 +174,7 @@ impl Gateway {
         let allowed = self.authorize(route, endpoint, &identity, &tenants).await?;
 
         let mut header_edits = HeaderEdits::default();
-        enforce(
+        self.enforce(
             route,
             endpoint,
             &mut params,
@@ -361,7 +184,7 @@ impl Gateway {
         )?;
 
         let outgoing = self.outgoing(route, &parts, path, &params, &header_edits)?;
-        route.upstream.forward(outgoing).await
+        self.forward(route, outgoing).await
     }
 
     fn resolve(&self, method: &Method, path: &str) -> Result<Resolved<'_>, GatewayError> {
@@ -424,74 +247,260 @@ impl Gateway {
             )),
         }
     }
+}
 
+// === the authorize step ===
+
+impl Gateway {
     async fn authorize(
         &self,
         route: &Route,
-        endpoint: &Endpoint,
-        identity: &portcullis_api::Identity,
+        endpoint: &'static Endpoint,
+        identity: &Identity,
         tenants: &TenantRequest,
     ) -> Result<TenantSet, GatewayError> {
         let permission = match endpoint.access {
             Access::Read => route.permission.as_str(),
         };
+        let subject = self.subjects.label(&identity.subject);
+        let requested = describe(tenants);
+        let span = tracing::info_span!(
+            target: "portcullis::authz",
+            "authorize",
+            authz.name = %route.authorizer_name,
+            authz.type = %route.authorizer_kind,
+            authz.subject = %subject,
+            authz.permission = permission,
+            tenant.requested = %requested,
+            tenant.allowed = Empty,
+            authz.decision = Empty,
+            authz.reason = Empty,
+            authz.cache_hit = Empty,
+            authz.duration_ms = Empty,
+        );
+
         let request = AuthzRequest::new(identity, tenants, permission, endpoint.template);
-        let decision = route
+        let started = Instant::now();
+        let answer = route
             .authorizer
             .authorize(&request)
-            .await
-            .inspect_err(|err| {
-                tracing::warn!(
-                    authz.name = %route.authorizer_name,
-                    route = endpoint.template,
-                    error = %err,
-                    "authorizer failed"
-                );
-            })?;
-        match decision.verdict {
-            Verdict::Allow(allowed) => self.check_allowed(route, endpoint, tenants, allowed),
-            Verdict::Deny(reason) => {
-                tracing::info!(
-                    authz.name = %route.authorizer_name,
-                    authz.decision = "deny",
-                    authz.reason = %reason,
-                    route = endpoint.template,
-                    tenant.requested = ?tenants,
-                    "request denied"
-                );
-                Err(GatewayError::Forbidden)
-            }
-            _ => Err(GatewayError::Internal),
+            .instrument(span.clone())
+            .await;
+        let took = started.elapsed();
+        span.record("authz.duration_ms", took.as_secs_f64() * 1000.0);
+
+        let judgement = judge(tenants, answer);
+        span.record("authz.decision", judgement.decision);
+        span.record("authz.cache_hit", judgement.cache_hit);
+        if let Some(reason) = &judgement.reason {
+            span.record("authz.reason", reason.as_str());
         }
+        if let Ok(allowed) = &judgement.outcome {
+            span.record("tenant.allowed", allowed.to_string());
+        }
+        let name = &route.authorizer_name;
+        self.metrics
+            .decision(name, judgement.decision, judgement.cache_hit, took);
+        self.audit(route, endpoint, &span, &subject, &requested, &judgement);
+        judgement.outcome
     }
 
-    /// An authorizer may narrow a request, never widen it: anything else is a bug, and 500.
-    fn check_allowed(
+    fn audit(
         &self,
         route: &Route,
         endpoint: &Endpoint,
-        tenants: &TenantRequest,
-        allowed: TenantSet,
-    ) -> Result<TenantSet, GatewayError> {
-        if let TenantRequest::Named(requested) = tenants
-            && !allowed.is_subset(requested)
-        {
-            tracing::error!(
-                authz.name = %route.authorizer_name,
-                tenant.requested = %requested,
-                tenant.allowed = %allowed,
-                "authorizer allowed tenants that were not requested"
-            );
-            return Err(GatewayError::Internal);
+        span: &Span,
+        subject: &str,
+        requested: &str,
+        judgement: &Judgement,
+    ) {
+        let allowed = judgement
+            .outcome
+            .as_ref()
+            .map(ToString::to_string)
+            .unwrap_or_default();
+        let level = match judgement.outcome {
+            Ok(_) => self.audit.allow_level,
+            Err(_) => self.audit.deny_level,
+        };
+        let reason = judgement.reason.as_deref().unwrap_or_default();
+        let trace_id = telemetry::trace_id(span).unwrap_or_default();
+        // `tracing` needs the level at compile time, hence one event per level.
+        macro_rules! audit_event {
+            ($level:expr) => {
+                tracing::event!(
+                    target: AUDIT_TARGET,
+                    $level,
+                    authz.decision = judgement.decision,
+                    authz.name = %route.authorizer_name,
+                    authz.subject = subject,
+                    authz.reason = reason,
+                    authz.cache_hit = judgement.cache_hit,
+                    tenant.requested = requested,
+                    tenant.allowed = allowed,
+                    http.route = endpoint.template,
+                    trace_id = trace_id,
+                    "authorization decision"
+                )
+            };
         }
-        tracing::debug!(
-            authz.name = %route.authorizer_name,
-            authz.decision = "allow",
-            route = endpoint.template,
-            tenant.allowed = %allowed,
-            "request allowed"
+        match level {
+            AuditLevel::Off => {}
+            AuditLevel::Debug => audit_event!(tracing::Level::DEBUG),
+            AuditLevel::Info => audit_event!(tracing::Level::INFO),
+            AuditLevel::Warn => audit_event!(tracing::Level::WARN),
+        }
+    }
+}
+
+/// The authorize step's result, with what spans, metrics and the audit log record of it.
+struct Judgement {
+    outcome: Result<TenantSet, GatewayError>,
+    decision: &'static str,
+    cache_hit: bool,
+    reason: Option<String>,
+}
+
+/// Turns the authorizer's answer into the allowed set or the error to answer. An authorizer may
+/// narrow a request, never widen it: a widening answer is a bug, and 500.
+fn judge(tenants: &TenantRequest, answer: Result<Decision, AuthzError>) -> Judgement {
+    let decision = match answer {
+        Ok(decision) => decision,
+        Err(err) => {
+            let reason = Some(err.to_string());
+            return Judgement {
+                outcome: Err(err.into()),
+                decision: "error",
+                cache_hit: false,
+                reason,
+            };
+        }
+    };
+    let cache_hit = decision.cache_hit;
+    let refuse = |err, decision, reason: String| Judgement {
+        outcome: Err(err),
+        decision,
+        cache_hit,
+        reason: Some(reason),
+    };
+    match decision.verdict {
+        Verdict::Allow(allowed) => match tenants {
+            TenantRequest::Named(requested) if !allowed.is_subset(requested) => {
+                let reason = format!("authorizer allowed unrequested tenants {allowed}");
+                refuse(GatewayError::Internal, "error", reason)
+            }
+            _ => Judgement {
+                outcome: Ok(allowed),
+                decision: "allow",
+                cache_hit,
+                reason: None,
+            },
+        },
+        Verdict::Deny(reason) => refuse(GatewayError::Forbidden, "deny", reason),
+        _ => refuse(
+            GatewayError::Internal,
+            "error",
+            "unknown verdict".to_owned(),
+        ),
+    }
+}
+
+fn describe(tenants: &TenantRequest) -> String {
+    match tenants {
+        TenantRequest::Named(set) => set.to_string(),
+        _ => "(all the caller may read)".to_owned(),
+    }
+}
+
+// === the enforce and forward steps ===
+
+impl Gateway {
+    /// Runs the route's enforcers over every query-bearing parameter, then writes the results
+    /// back where each parameter was.
+    fn enforce(
+        &self,
+        route: &Route,
+        endpoint: &'static Endpoint,
+        params: &mut Vec<Param>,
+        allowed: &TenantSet,
+        method: &Method,
+        header_edits: &mut HeaderEdits,
+    ) -> Result<(), GatewayError> {
+        let span = tracing::info_span!(
+            target: "portcullis::enforce",
+            "enforce",
+            enforce.enforcers = %route.enforcer_names,
+            enforce.label = Empty,
+            enforce.expressions = Empty,
+            enforce.selectors_rewritten = Empty,
+            enforce.query.original = Empty,
+            enforce.query.enforced = Empty,
         );
-        Ok(allowed)
+        let _entered = span.enter();
+        let started = Instant::now();
+
+        let positions: Vec<usize> = params
+            .iter()
+            .enumerate()
+            .filter(|(_, p)| p.name == endpoint.param)
+            .map(|(i, _)| i)
+            .collect();
+        let mut expressions: Vec<Expression> = positions
+            .iter()
+            .map(|&i| Expression::new(endpoint.kind, Some(params[i].value.clone())))
+            .collect();
+        match endpoint.kind {
+            ExpressionKind::Query if expressions.iter().all(|e| e.text.as_deref() == Some("")) => {
+                let message = "no expression found in input";
+                return Err(GatewayError::invalid_param(endpoint.param, message));
+            }
+            ExpressionKind::Selector if expressions.is_empty() => {
+                expressions.push(Expression::new(ExpressionKind::Selector, None));
+            }
+            _ => {}
+        }
+        span.record("enforce.expressions", expressions.len());
+        if self.record_queries {
+            span.record("enforce.query.original", joined(&expressions));
+        }
+
+        let mut rewritten = 0;
+        for enforcer in &route.enforcers {
+            if let Some(label) = enforcer.label() {
+                span.record("enforce.label", label);
+            }
+            let mut target = Target::new(route.language, &mut expressions, header_edits);
+            enforcer
+                .enforce(&mut target, allowed)
+                .map_err(|err| GatewayError::from_enforce(endpoint.param, err))?;
+            rewritten += target.selectors_rewritten;
+        }
+        span.record("enforce.selectors_rewritten", rewritten);
+        if self.record_queries {
+            span.record("enforce.query.enforced", joined(&expressions));
+        }
+
+        let location = if *method == Method::POST {
+            Location::Body
+        } else {
+            Location::Url
+        };
+        for (i, expression) in expressions.into_iter().enumerate() {
+            let Some(text) = expression.text else {
+                // An enforcer that leaves a selector unfilled has not enforced it: fail closed.
+                return Err(GatewayError::Internal);
+            };
+            match positions.get(i) {
+                Some(&at) => params[at].value = text,
+                None => params.push(Param {
+                    name: endpoint.param.to_owned(),
+                    value: text,
+                    location,
+                }),
+            }
+        }
+        self.metrics.enforced(endpoint.template, started.elapsed());
+        Ok(())
     }
 
     fn outgoing(
@@ -502,11 +511,7 @@ impl Gateway {
         params: &[Param],
         header_edits: &HeaderEdits,
     ) -> Result<Outgoing, GatewayError> {
-        let mut drop: Vec<&HeaderName> = self.tenants.header().into_iter().collect();
-        if !route.upstream.forward_authorization {
-            drop.push(self.authn.credential_header());
-        }
-        let mut headers = forwardable_headers(&parts.headers, &drop);
+        let mut headers = self.forwardable(route, &parts.headers);
         for (name, value) in header_edits.iter() {
             let name =
                 HeaderName::from_bytes(name.as_bytes()).map_err(|_| GatewayError::Internal)?;
@@ -530,6 +535,47 @@ impl Gateway {
         })
     }
 
+    /// The client's headers that may travel upstream: never the tenant header, and the
+    /// credential only when the upstream is configured to receive it.
+    fn forwardable(&self, route: &Route, headers: &HeaderMap) -> HeaderMap {
+        let mut drop: Vec<&HeaderName> = self.tenants.header().into_iter().collect();
+        if !route.upstream.forward_authorization {
+            drop.push(self.authn.credential_header());
+        }
+        forwardable_headers(headers, &drop)
+    }
+
+    async fn forward(
+        &self,
+        route: &Route,
+        mut outgoing: Outgoing,
+    ) -> Result<Response, GatewayError> {
+        let span = tracing::info_span!(
+            target: "portcullis::upstream",
+            "upstream",
+            otel.name = %outgoing.method,
+            otel.kind = "client",
+            http.request.method = %outgoing.method,
+            upstream.name = %route.upstream_name,
+            server.address = %route.upstream.authority(),
+            url.path = %outgoing.path,
+            http.response.status_code = Empty,
+        );
+        telemetry::inject_trace(&span, &mut outgoing.headers);
+        let started = Instant::now();
+        let answer = route
+            .upstream
+            .forward(outgoing)
+            .instrument(span.clone())
+            .await;
+        self.metrics
+            .upstream(&route.upstream_name, started.elapsed());
+        if let Ok(response) = &answer {
+            span.record("http.response.status_code", response.status().as_u16());
+        }
+        answer
+    }
+
     async fn pass_through(
         &self,
         route: &Route,
@@ -537,18 +583,14 @@ impl Gateway {
         body: Body,
     ) -> Result<Response, GatewayError> {
         let body = self.read_body(body).await?;
-        let mut drop: Vec<&HeaderName> = self.tenants.header().into_iter().collect();
-        if !route.upstream.forward_authorization {
-            drop.push(self.authn.credential_header());
-        }
         let outgoing = Outgoing {
             method: parts.method.clone(),
             path: parts.uri.path().to_owned(),
             query: parts.uri.query().unwrap_or_default().to_owned(),
-            headers: forwardable_headers(&parts.headers, &drop),
+            headers: self.forwardable(route, &parts.headers),
             body,
         };
-        route.upstream.forward(outgoing).await
+        self.forward(route, outgoing).await
     }
 }
 
@@ -563,61 +605,10 @@ fn is_form(headers: &HeaderMap) -> bool {
     essence.eq_ignore_ascii_case("application/x-www-form-urlencoded")
 }
 
-/// Runs the route's enforcers over every query-bearing parameter, then writes the results back.
-fn enforce(
-    route: &Route,
-    endpoint: &Endpoint,
-    params: &mut Vec<Param>,
-    allowed: &TenantSet,
-    method: &Method,
-    header_edits: &mut HeaderEdits,
-) -> Result<(), GatewayError> {
-    let positions: Vec<usize> = params
+fn joined(expressions: &[Expression]) -> String {
+    let texts: Vec<&str> = expressions
         .iter()
-        .enumerate()
-        .filter(|(_, p)| p.name == endpoint.param)
-        .map(|(i, _)| i)
+        .map(|e| e.text.as_deref().unwrap_or(""))
         .collect();
-    let mut expressions: Vec<Expression> = positions
-        .iter()
-        .map(|&i| Expression::new(endpoint.kind, Some(params[i].value.clone())))
-        .collect();
-    match endpoint.kind {
-        ExpressionKind::Query if expressions.iter().all(|e| e.text.as_deref() == Some("")) => {
-            let message = "no expression found in input";
-            return Err(GatewayError::invalid_param(endpoint.param, message));
-        }
-        ExpressionKind::Selector if expressions.is_empty() => {
-            expressions.push(Expression::new(ExpressionKind::Selector, None));
-        }
-        _ => {}
-    }
-
-    for enforcer in &route.enforcers {
-        let mut target = Target::new(route.language, &mut expressions, header_edits);
-        enforcer
-            .enforce(&mut target, allowed)
-            .map_err(|err| GatewayError::from_enforce(endpoint.param, err))?;
-    }
-
-    let location = if *method == Method::POST {
-        Location::Body
-    } else {
-        Location::Url
-    };
-    for (i, expression) in expressions.into_iter().enumerate() {
-        let Some(text) = expression.text else {
-            // An enforcer that leaves a selector unfilled has not enforced it: fail closed.
-            return Err(GatewayError::Internal);
-        };
-        match positions.get(i) {
-            Some(&at) => params[at].value = text,
-            None => params.push(Param {
-                name: endpoint.param.to_owned(),
-                value: text,
-                location,
-            }),
-        }
-    }
-    Ok(())
+    texts.join("\n")
 }

@@ -18,11 +18,13 @@ pub mod cli;
 pub mod config;
 pub mod error;
 pub mod gateway;
+pub mod metrics;
 pub mod params;
 pub mod proxy;
 pub mod registry;
 pub mod routes;
 pub mod server;
+pub mod telemetry;
 pub mod tenancy;
 
 pub use registry::Registry;

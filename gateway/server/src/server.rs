@@ -29,12 +29,13 @@ async fn proxy(State(gateway): State<Arc<Gateway>>, request: Request<Body>) -> R
     gateway.handle(request).await
 }
 
-/// The admin router: `/healthz` (the process is alive) and `/readyz` (upstreams reachable,
-/// authorizers ready).
+/// The admin router: `/healthz` (the process is alive), `/readyz` (upstreams reachable,
+/// authorizers ready) and `/metrics` (Prometheus text format).
 pub fn admin_router(gateway: Arc<Gateway>) -> Router {
     Router::new()
         .route("/healthz", get(|| async { "ok\n" }))
         .route("/readyz", get(ready))
+        .route("/metrics", get(metrics))
         .with_state(gateway)
 }
 
@@ -45,6 +46,15 @@ async fn ready(State(gateway): State<Arc<Gateway>>) -> Response {
             (StatusCode::SERVICE_UNAVAILABLE, failures.join("\n") + "\n").into_response()
         }
     }
+}
+
+async fn metrics(State(gateway): State<Arc<Gateway>>) -> Response {
+    let content_type = "application/openmetrics-text; version=1.0.0; charset=utf-8";
+    (
+        [(http::header::CONTENT_TYPE, content_type)],
+        gateway.metrics().encode(),
+    )
+        .into_response()
 }
 
 /// Serves the proxy and admin listeners until `shutdown` resolves, then lets in-flight requests

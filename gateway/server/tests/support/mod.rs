@@ -3,6 +3,7 @@
 
 #![allow(dead_code)]
 
+pub mod jaeger;
 pub mod recorder;
 
 use std::net::TcpListener;
@@ -203,6 +204,11 @@ impl Portcullis {
     /// Starts `portcullis` with `config`, in which `{listen}` and `{admin_listen}` are replaced by
     /// free loopback addresses.
     pub async fn start(config: &str) -> Self {
+        Self::start_with_env(config, &[]).await
+    }
+
+    /// Like [`Portcullis::start`], with extra environment variables.
+    pub async fn start_with_env(config: &str, env: &[(&str, &str)]) -> Self {
         let dir = tempfile::tempdir().unwrap();
         let (port, admin_port) = (free_port(), free_port());
         let config = config
@@ -217,6 +223,7 @@ impl Portcullis {
                 .arg("--config")
                 .arg(&file)
                 .env("PORTCULLIS_LOG", "debug")
+                .envs(env.iter().copied())
                 .stdout(Stdio::null())
                 .stderr(std::fs::File::create(&log).unwrap()),
         );

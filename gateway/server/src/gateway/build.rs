@@ -1,0 +1,268 @@
+//! Building the gateway from its configuration: every plugin, upstream and route, with every
+//! problem reported at once.
+
+use std::collections::BTreeMap;
+use std::path::Path;
+use std::sync::Arc;
+
+use http::HeaderName;
+use portcullis_api::{Authorizer, Enforcer, PluginContext, Section};
+
+use super::{Gateway, Route};
+use crate::authn::Authenticator;
+use crate::config::{Config, ConfigError, IdentityMode, PluginConfig, Problems, RouteConfig};
+use crate::metrics::Metrics;
+use crate::proxy::Upstream;
+use crate::registry::Registry;
+use crate::routes;
+use crate::telemetry::SubjectHasher;
+use crate::tenancy::TenantReader;
+
+impl Gateway {
+    /// Builds every plugin, upstream and route of `config`, reporting every problem at once with
+    /// its key path and, where found, its line in `text` (the text of `file`).
+    pub fn build(
+        config: &Config,
+        file: &Path,
+        text: &str,
+        registry: &Registry,
+    ) -> Result<Self, ConfigError> {
+        let mut problems = Problems::new(file, text);
+        let context = PluginContext::new(file.parent().unwrap_or(Path::new(".")));
+
+        let authn = authenticator(config, &mut problems);
+        let tenants = TenantReader::new(&config.tenant)
+            .map_err(|msg| problems.push(tenant_key(config), msg))
+            .ok();
+        let upstreams = build_upstreams(config, &mut problems);
+        let authorizers = build_authorizers(config, registry, &context, &mut problems);
+        let enforcers = build_enforcers(config, registry, &context, &mut problems);
+        let built = Built {
+            upstreams: &upstreams,
+            authorizers: &authorizers,
+            enforcers: &enforcers,
+        };
+        let routes = config
+            .routes
+            .iter()
+            .enumerate()
+            .filter_map(|(i, route)| {
+                build_route(
+                    config,
+                    route,
+                    &format!("routes[{i}]"),
+                    &built,
+                    &mut problems,
+                )
+            })
+            .collect::<Vec<_>>();
+        let subjects = SubjectHasher::new(&config.telemetry)
+            .map_err(|msg| problems.push("telemetry.subject_hash_key_env", msg))
+            .ok();
+        if config.routes.is_empty() {
+            problems.push("routes", "at least one route is required");
+        }
+        problems.finish()?;
+
+        Ok(Self {
+            authn: authn.expect("checked above"),
+            tenants: tenants.expect("checked above"),
+            routes,
+            max_body_bytes: config.server.max_body_bytes,
+            body_timeout: config.server.body_timeout,
+            upstreams,
+            authorizers,
+            metrics: Metrics::new(),
+            subjects: subjects.expect("checked above"),
+            audit: config.audit.clone(),
+            record_queries: config.telemetry.record_queries,
+        })
+    }
+}
+
+fn tenant_key(config: &Config) -> &'static str {
+    match config.tenant.source {
+        crate::config::TenantSource::Static => "tenant.values",
+        _ => "tenant.name",
+    }
+}
+
+fn authenticator(config: &Config, problems: &mut Problems<'_>) -> Option<Authenticator> {
+    match (config.identity.mode, config.identity.header.as_deref()) {
+        (IdentityMode::Bearer, _) => Some(Authenticator::Bearer),
+        (IdentityMode::Header, Some(name)) => match HeaderName::from_bytes(name.as_bytes()) {
+            Ok(header) => Some(Authenticator::TrustedHeader(header)),
+            Err(_) => {
+                problems.push(
+                    "identity.header",
+                    format!("{name:?} is not a valid header name"),
+                );
+                None
+            }
+        },
+        (IdentityMode::Header, None) => {
+            problems.push("identity.header", "required with mode = \"header\"");
+            None
+        }
+    }
+}
+
+/// Section names become environment variable path parts, which are lowercased.
+fn check_name(kind: &str, name: &str, problems: &mut Problems<'_>) -> bool {
+    let mut chars = name.chars();
+    let valid = chars.next().is_some_and(|c| c.is_ascii_lowercase())
+        && chars.all(|c| c.is_ascii_lowercase() || c.is_ascii_digit() || c == '_');
+    if !valid {
+        let message = "names must be lowercase letters, digits and `_`, starting with a letter";
+        problems.push(format!("{kind}.{name}"), message);
+    }
+    valid
+}
+
+fn build_upstreams(config: &Config, problems: &mut Problems<'_>) -> BTreeMap<String, Upstream> {
+    let mut built = BTreeMap::new();
+    for (name, upstream) in &config.upstreams {
+        if !check_name("upstreams", name, problems) {
+            continue;
+        }
+        match Upstream::new(upstream) {
+            Ok(upstream) => {
+                built.insert(name.clone(), upstream);
+            }
+            Err(msg) => problems.push(format!("upstreams.{name}.url"), msg),
+        }
+    }
+    built
+}
+
+fn plugin_section(kind: &str, name: &str, plugin: &PluginConfig) -> Section {
+    Section::new(format!("{kind}.{name}"), plugin.settings.clone())
+}
+
+fn build_authorizers(
+    config: &Config,
+    registry: &Registry,
+    context: &PluginContext,
+    problems: &mut Problems<'_>,
+) -> BTreeMap<String, Arc<dyn Authorizer>> {
+    let mut built = BTreeMap::new();
+    for (name, plugin) in &config.authorizers {
+        if !check_name("authorizers", name, problems) {
+            continue;
+        }
+        let Some(factory) = registry.authorizer_factory(&plugin.kind) else {
+            let known = registry.authorizer_types().join(", ");
+            let message = format!("unknown authorizer type {:?} (known: {known})", plugin.kind);
+            problems.push(format!("authorizers.{name}.type"), message);
+            continue;
+        };
+        match factory.build(&plugin_section("authorizers", name, plugin), context) {
+            Ok(authorizer) => {
+                built.insert(name.clone(), authorizer);
+            }
+            Err(err) => problems.push(err.path, err.message),
+        }
+    }
+    built
+}
+
+fn build_enforcers(
+    config: &Config,
+    registry: &Registry,
+    context: &PluginContext,
+    problems: &mut Problems<'_>,
+) -> BTreeMap<String, Arc<dyn Enforcer>> {
+    let mut built = BTreeMap::new();
+    for (name, plugin) in &config.enforcers {
+        if !check_name("enforcers", name, problems) {
+            continue;
+        }
+        let Some(factory) = registry.enforcer_factory(&plugin.kind) else {
+            let known = registry.enforcer_types().join(", ");
+            let message = format!("unknown enforcer type {:?} (known: {known})", plugin.kind);
+            problems.push(format!("enforcers.{name}.type"), message);
+            continue;
+        };
+        match factory.build(&plugin_section("enforcers", name, plugin), context) {
+            Ok(enforcer) => {
+                built.insert(name.clone(), enforcer);
+            }
+            Err(err) => problems.push(err.path, err.message),
+        }
+    }
+    built
+}
+
+/// The named parts built so far, that routes refer to.
+struct Built<'a> {
+    upstreams: &'a BTreeMap<String, Upstream>,
+    authorizers: &'a BTreeMap<String, Arc<dyn Authorizer>>,
+    enforcers: &'a BTreeMap<String, Arc<dyn Enforcer>>,
+}
+
+fn build_route(
+    whole: &Config,
+    config: &RouteConfig,
+    path: &str,
+    built: &Built<'_>,
+    problems: &mut Problems<'_>,
+) -> Option<Route> {
+    let (language, endpoints) = routes::endpoints(config.api);
+    let upstream = built.upstreams.get(&config.upstream).cloned();
+    if upstream.is_none() {
+        problems.push(
+            format!("{path}.upstream"),
+            format!("no upstream {:?}", config.upstream),
+        );
+    }
+    let authorizer = built.authorizers.get(&config.authorizer).cloned();
+    if authorizer.is_none() {
+        let message = format!("no authorizer {:?}", config.authorizer);
+        problems.push(format!("{path}.authorizer"), message);
+    }
+    let mut chain = Vec::new();
+    for (i, name) in config.enforcers.iter().enumerate() {
+        match built.enforcers.get(name) {
+            Some(enforcer) if enforcer.supports(language) => chain.push(Arc::clone(enforcer)),
+            Some(_) => problems.push(
+                format!("{path}.enforcers[{i}]"),
+                format!("enforcer {name:?} cannot enforce {language:?} queries"),
+            ),
+            None => problems.push(
+                format!("{path}.enforcers[{i}]"),
+                format!("no enforcer {name:?}"),
+            ),
+        }
+    }
+    if config.enforcers.is_empty() {
+        problems.push(
+            format!("{path}.enforcers"),
+            "at least one enforcer is required",
+        );
+    }
+    if config.permission.is_empty() {
+        problems.push(format!("{path}.permission"), "must not be empty");
+    }
+    for (i, passthrough) in config.passthrough.iter().enumerate() {
+        let enforced = endpoints
+            .iter()
+            .any(|e| routes::match_template(e.template, passthrough).is_some());
+        if !passthrough.starts_with('/') || enforced {
+            let message = "must be an absolute path that no enforced endpoint serves";
+            problems.push(format!("{path}.passthrough[{i}]"), message);
+        }
+    }
+    Some(Route {
+        language,
+        endpoints,
+        upstream: upstream?,
+        upstream_name: config.upstream.clone(),
+        authorizer: authorizer?,
+        authorizer_name: config.authorizer.clone(),
+        authorizer_kind: whole.authorizers[&config.authorizer].kind.clone(),
+        enforcers: chain,
+        enforcer_names: config.enforcers.join(","),
+        permission: config.permission.clone(),
+        passthrough: config.passthrough.iter().cloned().collect(),
+    })
+}
