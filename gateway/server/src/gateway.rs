@@ -112,29 +112,30 @@ impl Gateway {
     /// Answers one request: the upstream's response, or the gateway's own error.
     pub async fn handle(&self, request: Request<Body>) -> Response {
         let method = request.method().clone();
+        let resolved = self.resolve(&method, request.uri().path());
+        let route_name = match &resolved {
+            Ok(Resolved::Endpoint { endpoint, .. }) => endpoint.template,
+            Ok(Resolved::Passthrough { .. }) => PASSTHROUGH,
+            Err(_) => UNMATCHED,
+        };
         let span = tracing::info_span!(
             target: "portcullis::request",
             "request",
-            otel.name = %method,
+            otel.name = format!("{method} {route_name}"),
             otel.kind = "server",
             otel.status_code = Empty,
             http.request.method = %method,
-            http.route = Empty,
+            http.route = route_name,
             url.path = request.uri().path(),
             http.response.status_code = Empty,
         );
         telemetry::continue_trace(&span, request.headers());
 
-        let mut route_name = UNMATCHED;
-        let served = self
-            .serve(request, &mut route_name)
-            .instrument(span.clone())
-            .await;
-        let response = served.unwrap_or_else(IntoResponse::into_response);
+        let served = async { self.serve(request, resolved?).await };
+        let response = served.instrument(span.clone()).await;
+        let response = response.unwrap_or_else(IntoResponse::into_response);
 
         let status = response.status();
-        span.record("otel.name", format!("{method} {route_name}"));
-        span.record("http.route", route_name);
         span.record("http.response.status_code", status.as_u16());
         if status.is_server_error() {
             span.record("otel.status_code", "ERROR");
@@ -146,14 +147,9 @@ impl Gateway {
     async fn serve(
         &self,
         request: Request<Body>,
-        route_name: &mut &'static str,
+        resolved: Resolved<'_>,
     ) -> Result<Response, GatewayError> {
         let (parts, body) = request.into_parts();
-        let resolved = self.resolve(&parts.method, parts.uri.path())?;
-        *route_name = match &resolved {
-            Resolved::Passthrough { .. } => PASSTHROUGH,
-            Resolved::Endpoint { endpoint, .. } => endpoint.template,
-        };
 
         let identity = tracing::info_span!(target: "portcullis::authn", "authenticate")
             .in_scope(|| self.authn.authenticate(&parts.headers))?;

@@ -58,10 +58,12 @@ fn query(tenant: &str) -> String {
     )
 }
 
+/// The span named `name`, or emitted by the gateway's step `step` (e.g. `upstream`).
 fn by_name<'a>(spans: &'a [Span], name: &str) -> &'a Span {
+    let target = format!("portcullis::{name}");
     spans
         .iter()
-        .find(|s| s.name.starts_with(name))
+        .find(|s| s.name == name || s.tag("target") == Some(target.as_str()))
         .unwrap_or_else(|| panic!("no span {name}: {spans:?}"))
 }
 
