@@ -1,7 +1,7 @@
 #!/usr/bin/env python3
 """Writes OpenMetrics demo data for three tenants, for `promtool tsdb create-blocks-from openmetrics`.
 
-Every series carries a `namespace` label naming its tenant (acme, beta, gamma). Values are
+Every series carries a `namespace` label naming its tenant (acme, globex, initech). Values are
 deterministic, so tests can assert exact answers:
   http_requests_total{namespace, job="api", pod, code}: counter, +1/+2/+3 per minute per tenant
   up{namespace, job="api", pod}: 1
@@ -12,7 +12,7 @@ Usage: demo-data.py --end UNIX_SECONDS [--minutes N] > data.om
 import argparse
 import sys
 
-TENANTS = {"acme": 1, "beta": 2, "gamma": 3}
+TENANTS = {"acme": 1, "globex": 2, "initech": 3}
 PODS = ["api-0", "api-1"]
 CODES = ["200", "500"]
 

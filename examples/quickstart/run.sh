@@ -23,7 +23,7 @@ say "Building Portcullis (release)"
 cargo build --release --locked -p portcullis
 portcullis="$root/target/release/portcullis"
 
-say "Backfilling demo data: 2 hours of series for tenants acme, beta and gamma"
+say "Backfilling demo data: 2 hours of series for tenants acme, globex and initech"
 rm -rf "$work" && mkdir -p "$work"
 end=$(( $(date +%s) / 60 * 60 ))
 python3 examples/quickstart/demo-data.py --end "$end" > "$work/demo.om"
@@ -73,13 +73,13 @@ say "Allowed: acme-token reads tenant acme"
 show "curl -H 'Authorization: Bearer acme-token' 'localhost:9095/api/v1/query?tenant=acme&query=$q'" \
   -H 'Authorization: Bearer acme-token' --data-urlencode "query=$q" -G 'http://127.0.0.1:9095/api/v1/query?tenant=acme'
 
-say "Allowed: ops-token reads acme and beta at once (never gamma)"
-show "curl -H 'Authorization: Bearer ops-token' 'localhost:9095/api/v1/query?tenant=acme&tenant=beta&query=$q'" \
-  -H 'Authorization: Bearer ops-token' --data-urlencode "query=$q" -G 'http://127.0.0.1:9095/api/v1/query?tenant=acme&tenant=beta'
+say "Allowed: ops-token reads acme and globex at once (never initech)"
+show "curl -H 'Authorization: Bearer ops-token' 'localhost:9095/api/v1/query?tenant=acme&tenant=globex&query=$q'" \
+  -H 'Authorization: Bearer ops-token' --data-urlencode "query=$q" -G 'http://127.0.0.1:9095/api/v1/query?tenant=acme&tenant=globex'
 
-say "Denied: acme-token asks for tenant beta"
-show "curl -H 'Authorization: Bearer acme-token' 'localhost:9095/api/v1/query?tenant=beta&query=up'" \
-  -H 'Authorization: Bearer acme-token' 'http://127.0.0.1:9095/api/v1/query?tenant=beta&query=up'
+say "Denied: acme-token asks for tenant globex"
+show "curl -H 'Authorization: Bearer acme-token' 'localhost:9095/api/v1/query?tenant=globex&query=up'" \
+  -H 'Authorization: Bearer acme-token' 'http://127.0.0.1:9095/api/v1/query?tenant=globex&query=up'
 
 say "Unauthenticated: no token"
 show "curl 'localhost:9095/api/v1/query?tenant=acme&query=up'" 'http://127.0.0.1:9095/api/v1/query?tenant=acme&query=up'
@@ -89,8 +89,8 @@ show "curl -H 'Authorization: Bearer acme-token' 'localhost:9095/api/v1/query?te
   -H 'Authorization: Bearer acme-token' --data-urlencode 'query=up +' -G 'http://127.0.0.1:9095/api/v1/query?tenant=acme'
 
 say "The rewritten query: what Prometheus receives for ops-token"
-echo "\$ portcullis enforce promql --label namespace --value acme --value beta '$q or up{namespace=\"gamma\"}'"
-"$portcullis" enforce promql --label namespace --value acme --value beta "$q or up{namespace=\"gamma\"}"
+echo "\$ portcullis enforce promql --label namespace --value acme --value globex '$q or up{namespace=\"initech\"}'"
+"$portcullis" enforce promql --label namespace --value acme --value globex "$q or up{namespace=\"initech\"}"
 
 if [ "$once" = "--once" ]; then
   say "Done (--once): stopping"

@@ -22,10 +22,12 @@ impl Registry {
         Self::default()
     }
 
-    /// The plugins shipped with Portcullis: authorizer `allowlist`; enforcer `promql`.
+    /// The plugins shipped with Portcullis: authorizers `allowlist` and `spicedb`; enforcer
+    /// `promql`.
     pub fn builtin() -> Self {
         Self::empty()
             .authorizer(portcullis_authorizer_allowlist::AllowlistFactory)
+            .authorizer(portcullis_authorizer_spicedb::SpicedbFactory)
             .enforcer(portcullis_enforcer_promql::PromqlEnforcerFactory)
     }
 

@@ -28,7 +28,7 @@ url = "{upstream}"
 
 [authorizers.demo]
 type = "allowlist"
-subjects = {{ "acme-token" = ["acme"], "ops-token" = ["acme", "beta"] }}
+subjects = {{ "acme-token" = ["acme"], "ops-token" = ["acme", "globex"] }}
 
 [enforcers.namespace]
 type = "promql"

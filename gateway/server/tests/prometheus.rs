@@ -1,4 +1,4 @@
-//! End to end against a real Prometheus holding three tenants (acme, beta, gamma): the real
+//! End to end against a real Prometheus holding three tenants (acme, globex, initech): the real
 //! `portcullis` binary in front, driven over HTTP.
 
 mod support;
@@ -27,7 +27,7 @@ timeout = "10s"
 
 [authorizers.demo]
 type = "allowlist"
-subjects = {{ "acme-token" = ["acme"], "ops-token" = ["acme", "beta"] }}
+subjects = {{ "acme-token" = ["acme"], "ops-token" = ["acme", "globex"] }}
 
 [enforcers.namespace]
 type = "promql"
@@ -184,10 +184,10 @@ async fn federate_returns_only_the_allowed_tenant() {
 #[tokio::test]
 async fn a_caller_allowed_two_tenants_gets_both_and_never_a_third() {
     let (_prometheus, gw) = stack("multi = true").await;
-    let both = vec!["acme".to_owned(), "beta".to_owned()];
+    let both = vec!["acme".to_owned(), "globex".to_owned()];
 
     let params = format!(
-        "tenant=acme&tenant=beta&{}",
+        "tenant=acme&tenant=globex&{}",
         instant("sum by (namespace) (up)")
     );
     assert_eq!(
@@ -196,8 +196,8 @@ async fn a_caller_allowed_two_tenants_gets_both_and_never_a_third() {
     );
     // The caller's own matcher on the tenant label is replaced, not trusted.
     let sneaky = format!(
-        "tenant=acme&tenant=beta&{}",
-        instant("up{namespace=\"gamma\"} or up{namespace=~\".+\"}")
+        "tenant=acme&tenant=globex&{}",
+        instant("up{namespace=\"initech\"} or up{namespace=~\".+\"}")
     );
     assert_eq!(
         both_ways(&gw, "/api/v1/query", &sneaky, OPS).await,
@@ -210,7 +210,7 @@ async fn a_caller_allowed_two_tenants_gets_both_and_never_a_third() {
     assert_eq!(none.status, StatusCode::BAD_REQUEST);
 
     let third = format!(
-        "/api/v1/query?tenant=acme&tenant=beta&tenant=gamma&{}",
+        "/api/v1/query?tenant=acme&tenant=globex&tenant=initech&{}",
         instant("up")
     );
     let answer = get(&gw.url(&third), OPS).await.unwrap();
@@ -226,7 +226,7 @@ async fn denied_unauthenticated_and_bad_requests_get_prometheus_style_errors() {
     let (_prometheus, gw) = stack("").await;
     let cases: Vec<Refused> = vec![
         (
-            format!("/api/v1/query?tenant=beta&{}", instant("up")),
+            format!("/api/v1/query?tenant=globex&{}", instant("up")),
             ACME.to_vec(),
             StatusCode::FORBIDDEN,
             "forbidden",
@@ -362,7 +362,7 @@ async fn post_bodies_are_enforced_where_prometheus_reads_them() {
 async fn conflicting_tenant_copies_are_rejected_in_single_tenant_mode() {
     let (_prometheus, gw) = stack("").await;
     let url = gw.url("/api/v1/query?tenant=acme");
-    let answer = post_form(&url, ACME, &format!("tenant=beta&{}", instant("up"))).await;
+    let answer = post_form(&url, ACME, &format!("tenant=globex&{}", instant("up"))).await;
     assert_eq!(answer.status, StatusCode::BAD_REQUEST, "{}", answer.text());
     let answer = get(
         &gw.url(&format!(

@@ -100,7 +100,7 @@ async fn promtool_queries_through_portcullis_with_a_bearer_token() {
         &http_config,
     );
     assert!(
-        range.contains("acme") && !range.contains("beta") && !range.contains("gamma"),
+        range.contains("acme") && !range.contains("globex") && !range.contains("initech"),
         "{range}"
     );
 

@@ -146,7 +146,7 @@ async fn decisions_are_traced_in_jaeger_without_the_token() {
         ("authorization", bearer.as_str()),
         ("traceparent", traceparent.as_str()),
     ];
-    let answer = get(&gw.url(&query("beta")), &headers).await.unwrap();
+    let answer = get(&gw.url(&query("globex")), &headers).await.unwrap();
     assert_eq!(answer.status, StatusCode::FORBIDDEN);
     let spans = jaeger.trace(denied_trace, 3).await;
     let authorize = by_name(&spans, "authorize");
@@ -174,7 +174,7 @@ async fn decisions_are_traced_in_jaeger_without_the_token() {
     assert_eq!(audit[0]["authz.decision"], "allow");
     assert_eq!(audit[0]["trace_id"], allowed_trace);
     assert_eq!(audit[1]["authz.decision"], "deny");
-    assert_eq!(audit[1]["tenant.requested"], "beta");
+    assert_eq!(audit[1]["tenant.requested"], "globex");
     assert_eq!(audit[1]["trace_id"], denied_trace);
 }
 
@@ -192,7 +192,7 @@ async fn metrics_count_a_known_sequence_of_requests() {
         );
     }
     assert_eq!(
-        get(&gw.url(&query("beta")), &auth).await.unwrap().status,
+        get(&gw.url(&query("globex")), &auth).await.unwrap().status,
         StatusCode::FORBIDDEN
     );
     let unauthenticated = get(&gw.url(&query("acme")), &[]).await.unwrap();

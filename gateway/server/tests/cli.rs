@@ -1,0 +1,95 @@
+//! The command line: `check-config` on every shipped configuration and on broken ones, and
+//! `enforce promql`.
+
+mod support;
+
+use std::process::Command;
+
+use support::repo_root;
+
+fn portcullis(args: &[&str]) -> std::process::Output {
+    Command::new(env!("CARGO_BIN_EXE_portcullis"))
+        .args(args)
+        .env("PORTCULLIS_SPICEDB_KEY", "example-key")
+        .output()
+        .expect("portcullis runs")
+}
+
+#[test]
+fn every_example_configuration_is_valid() {
+    let mut checked = 0;
+    for entry in std::fs::read_dir(repo_root().join("examples")).unwrap() {
+        let file = entry.unwrap().path().join("portcullis.toml");
+        if !file.is_file() {
+            continue;
+        }
+        let output = portcullis(&["check-config", file.to_str().unwrap()]);
+        let stderr = String::from_utf8_lossy(&output.stderr);
+        assert!(output.status.success(), "{}: {stderr}", file.display());
+        checked += 1;
+    }
+    assert!(checked >= 2, "found only {checked} example configurations");
+}
+
+#[test]
+fn check_config_reports_every_problem_with_its_line() {
+    let dir = tempfile::tempdir().unwrap();
+    let file = dir.path().join("bad.toml");
+    let quickstart =
+        std::fs::read_to_string(repo_root().join("examples/quickstart/portcullis.toml"));
+    let broken = quickstart
+        .unwrap()
+        .replace("upstream = \"prometheus\"", "upstream = \"nowhere\"")
+        .replace(
+            "enforcers = [\"namespace\"]",
+            "enforcers = [\"namespace\", \"missing\"]",
+        )
+        .replace("label = \"namespace\"", "label = \"\"");
+    std::fs::write(&file, broken).unwrap();
+    let output = portcullis(&["check-config", file.to_str().unwrap()]);
+    assert!(!output.status.success());
+    let stderr = String::from_utf8_lossy(&output.stderr);
+    for expected in [
+        "routes[0].upstream",
+        "routes[0].enforcers[1]",
+        "enforcers.namespace",
+    ] {
+        assert!(stderr.contains(expected), "no {expected:?} in:\n{stderr}");
+    }
+    let lines: Vec<&str> = stderr.lines().collect();
+    assert!(lines.len() >= 3, "{stderr}");
+    assert!(lines.iter().all(|l| l.contains("bad.toml:")), "{stderr}");
+}
+
+#[test]
+fn enforce_promql_prints_the_rewritten_query_or_fails() {
+    let output = portcullis(&[
+        "enforce",
+        "promql",
+        "--label",
+        "namespace",
+        "--value",
+        "a.b",
+        "--value",
+        "c|d",
+        "up",
+    ]);
+    assert!(output.status.success());
+    assert_eq!(
+        String::from_utf8_lossy(&output.stdout).trim(),
+        r#"up{namespace=~"a\\.b|c\\|d"}"#
+    );
+
+    let output = portcullis(&[
+        "enforce",
+        "promql",
+        "--label",
+        "namespace",
+        "--value",
+        "acme",
+        "up +",
+    ]);
+    assert_eq!(output.status.code(), Some(1));
+    assert!(output.stdout.is_empty());
+    assert!(!output.stderr.is_empty());
+}
