@@ -1,0 +1,206 @@
+//! The tenant matcher, how it is merged into a stream selector, and the check that it was.
+
+use portcullis_api::{EnforceError, TenantSet};
+
+use crate::quote;
+use crate::selector::{MatchOp, Matcher, Selector};
+
+/// The message of a rewrite whose output fails the final check. It names no tenant.
+pub(crate) const UNFAITHFUL: &str = "query cannot be enforced faithfully: a stream selector of the rewritten query does not \
+     carry the tenant matcher";
+
+/// One enforced label: the matcher every stream selector must carry, and what happens to a
+/// selector's own matchers on the same label.
+#[derive(Debug, Clone)]
+pub(crate) struct LabelRule<'a> {
+    label: &'a str,
+    allowed: &'a TenantSet,
+    strict: bool,
+    /// The operator of the enforced matcher.
+    op: MatchOp,
+    /// The value of the enforced matcher, unquoted: a tenant, or an alternation of tenants.
+    value: String,
+    /// The enforced matcher as printed into every selector.
+    printed: String,
+}
+
+impl<'a> LabelRule<'a> {
+    /// The rule restricting `label` to `allowed`; `strict` is the `error_on_replace` mode.
+    pub(crate) fn new(label: &'a str, allowed: &'a TenantSet, strict: bool) -> Self {
+        let (op, value) = match allowed.as_single() {
+            Some(value) => (MatchOp::Eq, value.to_owned()),
+            None => (MatchOp::Re, alternation(allowed)),
+        };
+        let literal = quote::quote(&value);
+        let printed = Matcher {
+            name: label,
+            op,
+            literal: &literal,
+        }
+        .to_string();
+        Self {
+            label,
+            allowed,
+            strict,
+            op,
+            value,
+            printed,
+        }
+    }
+
+    /// The selector that reads every stream of the allowed tenants: `{label="v"}`.
+    pub(crate) fn tenant_selector(&self) -> String {
+        format!("{{{}}}", self.printed)
+    }
+
+    /// `selector` with the rule applied, printed as `{m1, m2, …, enforced}`.
+    ///
+    /// The selector's other matchers keep their order and their literals as written. A matcher
+    /// on the label survives only in strict mode and only as `=` to an allowed value (when that
+    /// is not the enforced matcher itself); `=~` and `!~` are always dropped, because whatever
+    /// they match, the enforced matcher decides.
+    pub(crate) fn enforce(&self, selector: &Selector<'_>) -> Result<String, EnforceError> {
+        let mut printed = String::with_capacity(selector.span.len() + self.printed.len() + 4);
+        printed.push('{');
+        for matcher in &selector.matchers {
+            if matcher.name != self.label || self.keeps(matcher)? {
+                printed.push_str(&matcher.to_string());
+                printed.push_str(", ");
+            }
+        }
+        printed.push_str(&self.printed);
+        printed.push('}');
+        Ok(printed)
+    }
+
+    /// Whether a matcher on the label is kept beside the enforced one.
+    fn keeps(&self, matcher: &Matcher<'_>) -> Result<bool, EnforceError> {
+        match matcher.op {
+            MatchOp::Re | MatchOp::Nre => Ok(false),
+            _ if !self.strict => Ok(false),
+            MatchOp::Eq if self.is_allowed(matcher)? => Ok(self.allowed.len() > 1),
+            MatchOp::Eq | MatchOp::Neq => Err(EnforceError::Conflict(format!(
+                "matcher {matcher} conflicts with the tenants this request may read"
+            ))),
+        }
+    }
+
+    fn is_allowed(&self, matcher: &Matcher<'_>) -> Result<bool, EnforceError> {
+        let value = unquote(matcher)?;
+        Ok(self
+            .allowed
+            .iter()
+            .any(|allowed| allowed.as_bytes() == value))
+    }
+
+    /// Checks that a selector of a rewritten query obeys the rule: it carries the enforced
+    /// matcher exactly once, and any other matcher on the label is one `enforce` may keep.
+    pub(crate) fn verify(&self, selector: &Selector<'_>) -> Result<(), EnforceError> {
+        let unfaithful = || EnforceError::Invalid(UNFAITHFUL.into());
+        let mut enforced = 0;
+        for matcher in selector.matchers.iter().filter(|m| m.name == self.label) {
+            let value = unquote(matcher).map_err(|_| unfaithful())?;
+            if matcher.op == self.op && value == self.value.as_bytes() {
+                enforced += 1;
+                continue;
+            }
+            let kept = self.strict && matcher.op == MatchOp::Eq && self.allowed.len() > 1;
+            if !(kept && self.allowed.iter().any(|v| v.as_bytes() == value)) {
+                return Err(unfaithful());
+            }
+        }
+        match enforced {
+            1 => Ok(()),
+            _ => Err(unfaithful()),
+        }
+    }
+}
+
+fn unquote(matcher: &Matcher<'_>) -> Result<Vec<u8>, EnforceError> {
+    quote::unquote(matcher.literal).map_err(|message| {
+        EnforceError::Invalid(format!("parse error: {message} in matcher {matcher}"))
+    })
+}
+
+/// The allowed values as one regular expression that matches exactly them.
+fn alternation(allowed: &TenantSet) -> String {
+    let mut pattern = String::new();
+    for (i, value) in allowed.iter().enumerate() {
+        if i > 0 {
+            pattern.push('|');
+        }
+        quote::push_regex_literal(&mut pattern, value);
+    }
+    pattern
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn tenants(values: &[&str]) -> TenantSet {
+        TenantSet::new(values.iter().copied()).unwrap()
+    }
+
+    fn selector<'a>(matchers: &[(&'a str, MatchOp, &'a str)]) -> Selector<'a> {
+        let matchers = matchers
+            .iter()
+            .map(|&(name, op, literal)| Matcher { name, op, literal })
+            .collect();
+        Selector {
+            span: 0..0,
+            matchers,
+        }
+    }
+
+    #[test]
+    fn one_value_is_an_equality_even_with_regex_characters() {
+        let allowed = tenants(&["c|d"]);
+        let rule = LabelRule::new("namespace", &allowed, false);
+        assert_eq!(rule.tenant_selector(), r#"{namespace="c|d"}"#);
+    }
+
+    #[test]
+    fn several_values_are_escaped_literals() {
+        let allowed = tenants(&["a.b", "c|d", r"e\f", "(g)[h]{i}^$*+?", "q\""]);
+        let rule = LabelRule::new("namespace", &allowed, false);
+        assert_eq!(rule.value, r#"\(g\)\[h\]\{i\}\^\$\*\+\?|a\.b|c\|d|e\\f|q""#);
+        assert_eq!(
+            rule.printed,
+            r#"namespace=~"\\(g\\)\\[h\\]\\{i\\}\\^\\$\\*\\+\\?|a\\.b|c\\|d|e\\\\f|q\"""#
+        );
+    }
+
+    #[test]
+    fn verify_accepts_exactly_one_enforced_matcher() {
+        use MatchOp::*;
+        let allowed = tenants(&["acme"]);
+        let rule = LabelRule::new("ns", &allowed, false);
+        assert_eq!(
+            rule.verify(&selector(&[("a", Eq, "`x`"), ("ns", Eq, "`acme`")])),
+            Ok(())
+        );
+        let unfaithful = Err(EnforceError::Invalid(UNFAITHFUL.into()));
+        for bad in [
+            selector(&[("a", Eq, r#""x""#)]),
+            selector(&[("ns", Eq, r#""acme""#), ("ns", Eq, r#""acme""#)]),
+            selector(&[("ns", Eq, r#""acme""#), ("ns", Neq, r#""b""#)]),
+            selector(&[("ns", Re, r#""acme""#)]),
+            selector(&[("ns", Eq, r#""acm""#)]),
+        ] {
+            assert_eq!(rule.verify(&bad), unfaithful, "{bad:?}");
+        }
+    }
+
+    #[test]
+    fn verify_allows_what_strict_mode_keeps() {
+        use MatchOp::*;
+        let allowed = tenants(&["a", "b"]);
+        let strict = LabelRule::new("ns", &allowed, true);
+        let kept = selector(&[("ns", Eq, r#""b""#), ("ns", Re, r#""a|b""#)]);
+        assert_eq!(strict.verify(&kept), Ok(()));
+        assert!(LabelRule::new("ns", &allowed, false).verify(&kept).is_err());
+        let other = selector(&[("ns", Eq, r#""c""#), ("ns", Re, r#""a|b""#)]);
+        assert!(strict.verify(&other).is_err());
+    }
+}

@@ -1,0 +1,93 @@
+//! Printing a rewritten expression, and proving the text means what the expression means.
+//!
+//! promql-parser's printer is not faithful for every expression: `x @ -100` prints as
+//! `x @ 0.000`, a sub-millisecond duration loses its fraction, and matchers in `matchers` are
+//! dropped when a selector also has `or` groups. Rather than guard against each such bug, every
+//! printed text is parsed again and must give back the very expression that was printed.
+
+use portcullis_api::EnforceError;
+use promql_parser::label::Matcher;
+use promql_parser::parser::{BinModifier, Expr, LabelModifier, parse};
+
+/// The message of a rewrite whose printed text would mean something else.
+pub(crate) const UNFAITHFUL: &str = "query cannot be rewritten faithfully: part of it, such \
+    as an @ timestamp before 1970 or a duration finer than a millisecond, would change when \
+    printed";
+
+/// Sorts `matchers` the way the printer orders them, so that a re-parse of the printed text
+/// yields them in the same order.
+pub(crate) fn sort_like_printer(matchers: &mut [Matcher]) {
+    if matchers.len() > 1 {
+        matchers.sort_by_cached_key(ToString::to_string);
+    }
+}
+
+/// Turns `sum by () (x)` into its equivalent `sum(x)`: the printer leaves an empty `by ()` out.
+pub(crate) fn drop_empty_by(modifier: &mut Option<LabelModifier>) {
+    if matches!(modifier, Some(LabelModifier::Include(labels)) if labels.is_empty()) {
+        *modifier = None;
+    }
+}
+
+/// Turns `a + ignoring () b` into its equivalent `a + b`: the printer leaves an empty
+/// `ignoring ()` out.
+pub(crate) fn drop_empty_ignoring(modifier: &mut Option<BinModifier>) {
+    let Some(binary) = modifier else {
+        return;
+    };
+    let empty = matches!(&binary.matching, Some(LabelModifier::Exclude(l)) if l.is_empty());
+    // Known limitation: `ignoring () group_left` is rejected as unfaithful, because the printer
+    // drops the `ignoring ()` and `group_left` alone does not parse.
+    if !empty || binary.card.labels().is_some() {
+        return;
+    }
+    binary.matching = None;
+    if *binary == BinModifier::default() {
+        *modifier = None;
+    }
+}
+
+/// Prints `expr`, or answers [`EnforceError::Invalid`] when the text parses back to anything but
+/// `expr`. The message never shows the text: it holds the enforced tenant values.
+pub(crate) fn print_faithfully(expr: &Expr) -> Result<String, EnforceError> {
+    let text = expr.to_string();
+    match parse(&text) {
+        Ok(reparsed) if reparsed == *expr => Ok(text),
+        _ => Err(EnforceError::Invalid(UNFAITHFUL.into())),
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn round_trip(query: &str) -> Result<String, EnforceError> {
+        print_faithfully(&parse(query).unwrap())
+    }
+
+    #[test]
+    fn faithful_prints_pass() {
+        assert_eq!(round_trip("x @ 100").unwrap(), "x @ 100.000");
+        assert_eq!(round_trip("x offset -5m").unwrap(), "x offset -5m");
+        assert_eq!(round_trip("x[1h:] @ end()").unwrap(), "x[1h:] @ end()");
+    }
+
+    #[test]
+    fn printer_bugs_are_caught() {
+        let invalid = Err(EnforceError::Invalid(UNFAITHFUL.into()));
+        assert_eq!(round_trip("x @ -100"), invalid);
+        assert_eq!(round_trip("x[1.0005]"), invalid);
+        assert_eq!(round_trip("x[1h:0.0001]"), invalid);
+    }
+
+    #[test]
+    fn unsorted_matchers_do_not_round_trip_until_sorted() {
+        let mut expr = parse(r#"x{b="1",a="2"}"#).unwrap();
+        assert!(print_faithfully(&expr).is_err());
+        let Expr::VectorSelector(selector) = &mut expr else {
+            unreachable!("a selector parses as a selector")
+        };
+        sort_like_printer(&mut selector.matchers.matchers);
+        assert_eq!(print_faithfully(&expr).unwrap(), r#"x{a="2",b="1"}"#);
+    }
+}

@@ -1,0 +1,159 @@
+//! The tenant matcher and how it is merged into a selector's own matchers.
+
+use portcullis_api::{EnforceError, TenantSet};
+use promql_parser::label::{MatchOp, Matcher};
+use promql_parser::parser::token::{T_EQL, T_EQL_REGEX};
+
+/// One enforced label: the matcher every selector must carry, and what happens to a selector's
+/// own matchers on the same label.
+///
+/// A rule edits a matcher list in place and touches only matchers on its own label, so several
+/// rules (one per enforced label) can be applied one after the other to the same list.
+#[derive(Debug, Clone)]
+pub(crate) struct LabelRule<'a> {
+    label: &'a str,
+    allowed: &'a TenantSet,
+    enforced: Matcher,
+    strict: bool,
+}
+
+impl<'a> LabelRule<'a> {
+    /// The rule restricting `label` to `allowed`; `strict` is the `error_on_replace` mode.
+    pub(crate) fn new(
+        label: &'a str,
+        allowed: &'a TenantSet,
+        strict: bool,
+    ) -> Result<Self, EnforceError> {
+        Ok(Self {
+            label,
+            allowed,
+            enforced: tenant_matcher(label, allowed)?,
+            strict,
+        })
+    }
+
+    /// Merges the rule into one list of matchers that are AND-ed together.
+    ///
+    /// Afterwards the list holds the enforced matcher exactly once. A user matcher on the label
+    /// survives only in strict mode and only as `=` to an allowed value; `=~` and `!~` are always
+    /// dropped, because whatever they match, the enforced matcher decides.
+    pub(crate) fn apply(&self, matchers: &mut Vec<Matcher>) -> Result<(), EnforceError> {
+        let mut merged = Vec::with_capacity(matchers.len() + 1);
+        for matcher in matchers.drain(..) {
+            if matcher.name != self.label || self.keeps(&matcher)? {
+                merged.push(matcher);
+            }
+        }
+        if !merged.contains(&self.enforced) {
+            merged.push(self.enforced.clone());
+        }
+        *matchers = merged;
+        Ok(())
+    }
+
+    /// Whether a user matcher on the label is kept beside the enforced one.
+    fn keeps(&self, matcher: &Matcher) -> Result<bool, EnforceError> {
+        match matcher.op {
+            MatchOp::Re(_) | MatchOp::NotRe(_) => Ok(false),
+            _ if !self.strict => Ok(false),
+            MatchOp::Equal if self.allowed.contains(&matcher.value) => Ok(true),
+            MatchOp::Equal | MatchOp::NotEqual => Err(EnforceError::Conflict(format!(
+                "matcher {matcher} conflicts with the tenants this request may read"
+            ))),
+        }
+    }
+}
+
+/// `label="v"` for a single allowed value, `label=~"v1|v2|…"` with every value escaped as a
+/// literal otherwise.
+fn tenant_matcher(label: &str, allowed: &TenantSet) -> Result<Matcher, EnforceError> {
+    let (op, value) = match allowed.as_single() {
+        Some(value) => (T_EQL, value.to_owned()),
+        None => (T_EQL_REGEX, alternation(allowed)),
+    };
+    // Built through the parser's own constructor, so that the regex is compiled exactly as a
+    // re-parse of the printed matcher compiles it.
+    Matcher::new_matcher(op, label.to_owned(), value)
+        .map_err(|_| EnforceError::TooComplex("too many allowed tenants to enforce".into()))
+}
+
+fn alternation(allowed: &TenantSet) -> String {
+    let mut pattern = String::new();
+    for (i, value) in allowed.iter().enumerate() {
+        if i > 0 {
+            pattern.push('|');
+        }
+        push_literal(&mut pattern, value);
+    }
+    pattern
+}
+
+/// Appends `value` as a regex that matches exactly it, in both Go's RE2 syntax (Prometheus) and
+/// Rust's regex syntax (promql-parser): the characters Go's `regexp.QuoteMeta` escapes.
+fn push_literal(pattern: &mut String, value: &str) {
+    for c in value.chars() {
+        if r"\.+*?()|[]{}^$".contains(c) {
+            pattern.push('\\');
+        }
+        pattern.push(c);
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn tenants(values: &[&str]) -> TenantSet {
+        TenantSet::new(values.iter().copied()).unwrap()
+    }
+
+    fn matcher(op: u16, name: &str, value: &str) -> Matcher {
+        Matcher::new_matcher(op, name.into(), value.into()).unwrap()
+    }
+
+    fn rendered(matchers: &[Matcher]) -> Vec<String> {
+        matchers.iter().map(ToString::to_string).collect()
+    }
+
+    #[test]
+    fn one_value_is_an_equality_even_with_regex_characters() {
+        let allowed = tenants(&["c|d"]);
+        let rule = LabelRule::new("namespace", &allowed, false).unwrap();
+        assert_eq!(rule.enforced.to_string(), r#"namespace="c|d""#);
+    }
+
+    #[test]
+    fn several_values_are_escaped_literals() {
+        let allowed = tenants(&["a.b", "c|d", r"e\f", "(g)[h]{i}^$*+?"]);
+        let rule = LabelRule::new("namespace", &allowed, false).unwrap();
+        assert_eq!(
+            rule.enforced.value,
+            r"\(g\)\[h\]\{i\}\^\$\*\+\?|a\.b|c\|d|e\\f"
+        );
+        for value in allowed.iter() {
+            assert!(rule.enforced.is_match(value), "{value}");
+        }
+        for other in ["axb", "c", "d", "ef", "a.b|c"] {
+            assert!(!rule.enforced.is_match(other), "{other}");
+        }
+    }
+
+    #[test]
+    fn rules_for_two_labels_compose() {
+        let namespaces = tenants(&["NS"]);
+        let pods = tenants(&["POD"]);
+        let mut matchers = vec![matcher(T_EQL, "label", "baz")];
+        LabelRule::new("namespace", &namespaces, false)
+            .unwrap()
+            .apply(&mut matchers)
+            .unwrap();
+        LabelRule::new("pod", &pods, false)
+            .unwrap()
+            .apply(&mut matchers)
+            .unwrap();
+        assert_eq!(
+            rendered(&matchers),
+            [r#"label="baz""#, r#"namespace="NS""#, r#"pod="POD""#]
+        );
+    }
+}
