@@ -102,20 +102,31 @@ impl PromqlEnforcer {
     /// - `Err(Conflict)`: in strict mode, a matcher of the query on the tenant label could select
     ///   another tenant.
     pub fn enforce_query(&self, query: &str, allowed: &TenantSet) -> Result<String, EnforceError> {
+        self.enforce_query_counted(query, allowed)
+            .map(|enforced| enforced.text)
+    }
+
+    fn enforce_query_counted(&self, query: &str, allowed: &TenantSet) -> cache::Answer {
         self.cache
             .get_or_insert(query, allowed, || self.rewrite_query(query, allowed))
     }
 
-    fn rewrite_query(&self, query: &str, allowed: &TenantSet) -> Result<String, EnforceError> {
+    fn rewrite_query(&self, query: &str, allowed: &TenantSet) -> cache::Answer {
         self.limits.check(query)?;
         let mut expr = parse(query).map_err(parse_error)?;
 
         let rule = self.rule(allowed)?;
-        for selector in walk::selectors_mut(&mut expr)? {
+        let selectors = walk::selectors_mut(&mut expr)?;
+        let count = selectors.len();
+        for selector in selectors {
             enforce_selector(selector, std::slice::from_ref(&rule))?;
         }
 
-        print::print_faithfully(&expr)
+        let text = print::print_faithfully(&expr)?;
+        Ok(cache::Enforced {
+            text,
+            selectors: count,
+        })
     }
 
     /// Rewrites one series selector, such as a `match[]` value, so that it reads only `allowed`.

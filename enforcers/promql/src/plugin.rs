@@ -24,11 +24,19 @@ impl Enforcer for PromqlEnforcer {
         }
 
         let mut rewritten = Vec::with_capacity(target.expressions.len());
+        let mut selectors = 0;
         for expression in target.expressions.iter() {
             let text = expression.text.as_deref();
             let enforced = match expression.kind {
-                ExpressionKind::Query => self.enforce_query(text.unwrap_or_default(), allowed)?,
-                ExpressionKind::Selector => self.enforce_selector(text, allowed)?,
+                ExpressionKind::Query => {
+                    let enforced = self.enforce_query_counted(text.unwrap_or_default(), allowed)?;
+                    selectors += enforced.selectors;
+                    enforced.text
+                }
+                ExpressionKind::Selector => {
+                    selectors += 1;
+                    self.enforce_selector(text, allowed)?
+                }
                 kind => {
                     return Err(EnforceError::Unsupported(format!(
                         "the promql enforcer cannot enforce {kind:?} expressions"
@@ -41,11 +49,16 @@ impl Enforcer for PromqlEnforcer {
         for (expression, text) in target.expressions.iter_mut().zip(rewritten) {
             expression.text = Some(text);
         }
+        target.selectors_rewritten += selectors;
         Ok(())
     }
 
     fn supports(&self, language: Language) -> bool {
         language == Language::PromQl
+    }
+
+    fn label(&self) -> Option<&str> {
+        Some(&self.config().label)
     }
 }
 

@@ -49,19 +49,24 @@ enum Command {
 #[derive(Debug, Subcommand)]
 enum EnforceLanguage {
     /// Enforce a PromQL query.
-    Promql {
-        /// The tenant label.
-        #[arg(long)]
-        label: String,
-        /// An allowed tenant value; repeat for several.
-        #[arg(long = "value", required = true)]
-        values: Vec<String>,
-        /// Reject a query whose own matcher on the label conflicts, instead of replacing it.
-        #[arg(long)]
-        error_on_replace: bool,
-        /// The query.
-        query: String,
-    },
+    Promql(EnforceArgs),
+    /// Enforce a LogQL query.
+    Logql(EnforceArgs),
+}
+
+#[derive(Debug, clap::Args)]
+struct EnforceArgs {
+    /// The tenant label.
+    #[arg(long)]
+    label: String,
+    /// An allowed tenant value; repeat for several.
+    #[arg(long = "value", required = true)]
+    values: Vec<String>,
+    /// Reject a query whose own matcher on the label conflicts, instead of replacing it.
+    #[arg(long)]
+    error_on_replace: bool,
+    /// The query.
+    query: String,
 }
 
 /// Runs the command line with the plugins of `registry`; a custom binary calls this from `main`
@@ -132,31 +137,37 @@ fn serve(file: &Path, registry: Registry, format: telemetry::LogFormat) -> ExitC
 }
 
 fn enforce(language: EnforceLanguage) -> ExitCode {
-    let EnforceLanguage::Promql {
-        label,
-        values,
-        error_on_replace,
-        query,
-    } = language;
-    let Ok(allowed) = TenantSet::new(values) else {
+    let (EnforceLanguage::Promql(args) | EnforceLanguage::Logql(args)) = &language;
+    let Ok(allowed) = TenantSet::new(args.values.iter().cloned()) else {
         eprintln!("portcullis: every --value must be non-empty");
         return ExitCode::from(2);
     };
-    let mut config = portcullis_enforcer_promql::EnforcerConfig::new(label);
-    config.error_on_replace = error_on_replace;
-    let enforcer = match portcullis_enforcer_promql::PromqlEnforcer::new(config) {
-        Ok(enforcer) => enforcer,
-        Err(err) => {
-            eprintln!("portcullis: {err}");
-            return ExitCode::from(2);
+    let rewritten = match language {
+        EnforceLanguage::Promql(args) => {
+            let mut config = portcullis_enforcer_promql::EnforcerConfig::new(&args.label);
+            config.error_on_replace = args.error_on_replace;
+            portcullis_enforcer_promql::PromqlEnforcer::new(config)
+                .map_err(|err| err.to_string())
+                .map(|enforcer| enforcer.enforce_query(&args.query, &allowed))
+        }
+        EnforceLanguage::Logql(args) => {
+            let mut config = portcullis_enforcer_logql::EnforcerConfig::new(&args.label);
+            config.error_on_replace = args.error_on_replace;
+            portcullis_enforcer_logql::LogqlEnforcer::new(config)
+                .map_err(|err| err.to_string())
+                .map(|enforcer| enforcer.enforce_query(&args.query, &allowed))
         }
     };
-    match enforcer.enforce_query(&query, &allowed) {
-        Ok(rewritten) => {
-            println!("{rewritten}");
+    match rewritten {
+        Err(config_error) => {
+            eprintln!("portcullis: {config_error}");
+            ExitCode::from(2)
+        }
+        Ok(Ok(query)) => {
+            println!("{query}");
             ExitCode::SUCCESS
         }
-        Err(err) => {
+        Ok(Err(err)) => {
             eprintln!("{err}");
             ExitCode::FAILURE
         }

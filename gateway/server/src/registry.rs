@@ -22,13 +22,14 @@ impl Registry {
         Self::default()
     }
 
-    /// The plugins shipped with Portcullis: authorizers `allowlist` and `spicedb`; enforcer
-    /// `promql`.
+    /// The plugins shipped with Portcullis: authorizers `allowlist` and `spicedb`; enforcers
+    /// `promql` and `logql`.
     pub fn builtin() -> Self {
         Self::empty()
             .authorizer(portcullis_authorizer_allowlist::AllowlistFactory)
             .authorizer(portcullis_authorizer_spicedb::SpicedbFactory)
             .enforcer(portcullis_enforcer_promql::PromqlEnforcerFactory)
+            .enforcer(portcullis_enforcer_logql::LogqlEnforcerFactory)
     }
 
     /// Adds (or replaces) the authorizer factory for its `type` name.

@@ -93,3 +93,25 @@ fn enforce_promql_prints_the_rewritten_query_or_fails() {
     assert!(output.stdout.is_empty());
     assert!(!output.stderr.is_empty());
 }
+
+#[test]
+fn enforce_logql_prints_the_rewritten_query() {
+    let output = portcullis(&[
+        "enforce",
+        "logql",
+        "--label",
+        "namespace",
+        "--value",
+        "acme",
+        r#"sum by (level) (count_over_time({app="web"} |= "a{b}" [5m]))"#,
+    ]);
+    assert!(
+        output.status.success(),
+        "{}",
+        String::from_utf8_lossy(&output.stderr)
+    );
+    assert_eq!(
+        String::from_utf8_lossy(&output.stdout).trim(),
+        r#"sum by (level) (count_over_time({app="web", namespace="acme"} |= "a{b}" [5m]))"#
+    );
+}
