@@ -189,6 +189,8 @@ pub struct PluginConfig {
 pub enum ApiKind {
     /// The Prometheus HTTP API (`/api/v1/…`, `/federate`).
     Prometheus,
+    /// The Loki HTTP API (`/loki/api/v1/…`, including `tail` over WebSocket).
+    Loki,
 }
 
 /// `[[routes]]`.

@@ -58,6 +58,8 @@ struct Route {
     authorizer_kind: String,
     enforcers: Vec<Arc<dyn Enforcer>>,
     enforcer_names: String,
+    /// Whether an enforcer of the route rewrites queries (a label enforcer), not only headers.
+    rewrites_queries: bool,
     permission: String,
     passthrough: BTreeSet<String>,
 }
@@ -149,7 +151,7 @@ impl Gateway {
         request: Request<Body>,
         resolved: Resolved<'_>,
     ) -> Result<Response, GatewayError> {
-        let (parts, body) = request.into_parts();
+        let (mut parts, body) = request.into_parts();
 
         let identity = tracing::info_span!(target: "portcullis::authn", "authenticate")
             .in_scope(|| self.authn.authenticate(&parts.headers))?;
@@ -180,6 +182,10 @@ impl Gateway {
         )?;
 
         let outgoing = self.outgoing(route, &parts, path, &params, &header_edits)?;
+        if endpoint.websocket {
+            let client = websocket_upgrade(&mut parts)?;
+            return route.upstream.forward_upgrade(outgoing, client).await;
+        }
         self.forward(route, outgoing).await
     }
 
@@ -434,11 +440,12 @@ impl Gateway {
         );
         let _entered = span.enter();
         let started = Instant::now();
+        let param_name = endpoint.params[0];
 
         let positions: Vec<usize> = params
             .iter()
             .enumerate()
-            .filter(|(_, p)| p.name == endpoint.param)
+            .filter(|(_, p)| endpoint.params.contains(&p.name.as_str()))
             .map(|(i, _)| i)
             .collect();
         let mut expressions: Vec<Expression> = positions
@@ -448,9 +455,11 @@ impl Gateway {
         match endpoint.kind {
             ExpressionKind::Query if expressions.iter().all(|e| e.text.as_deref() == Some("")) => {
                 let message = "no expression found in input";
-                return Err(GatewayError::invalid_param(endpoint.param, message));
+                return Err(GatewayError::invalid_param(param_name, message));
             }
-            ExpressionKind::Selector if expressions.is_empty() => {
+            // Only a label enforcer can fill in a missing selector; a header-only route has none
+            // to fill.
+            ExpressionKind::Selector if expressions.is_empty() && route.rewrites_queries => {
                 expressions.push(Expression::new(ExpressionKind::Selector, None));
             }
             _ => {}
@@ -468,7 +477,7 @@ impl Gateway {
             let mut target = Target::new(route.language, &mut expressions, header_edits);
             enforcer
                 .enforce(&mut target, allowed)
-                .map_err(|err| GatewayError::from_enforce(endpoint.param, err))?;
+                .map_err(|err| GatewayError::from_enforce(param_name, err))?;
             rewritten += target.selectors_rewritten;
         }
         span.record("enforce.selectors_rewritten", rewritten);
@@ -489,7 +498,7 @@ impl Gateway {
             match positions.get(i) {
                 Some(&at) => params[at].value = text,
                 None => params.push(Param {
-                    name: endpoint.param.to_owned(),
+                    name: param_name.to_owned(),
                     value: text,
                     location,
                 }),
@@ -587,6 +596,22 @@ impl Gateway {
             body,
         };
         self.forward(route, outgoing).await
+    }
+}
+
+/// The client's side of a WebSocket upgrade; a request that does not ask for one is a 400.
+fn websocket_upgrade(parts: &mut Parts) -> Result<hyper::upgrade::OnUpgrade, GatewayError> {
+    let asks = parts
+        .headers
+        .get(header::UPGRADE)
+        .and_then(|v| v.to_str().ok())
+        .is_some_and(|v| v.eq_ignore_ascii_case("websocket"));
+    let upgrade = parts.extensions.remove::<hyper::upgrade::OnUpgrade>();
+    match (asks, upgrade) {
+        (true, Some(upgrade)) => Ok(upgrade),
+        _ => Err(GatewayError::BadRequest(
+            "this endpoint needs a WebSocket upgrade".into(),
+        )),
     }
 }
 

@@ -9,10 +9,11 @@ use bytes::Bytes;
 use http::header::{self, HeaderMap, HeaderName, HeaderValue};
 use http::{Method, Request, Uri};
 use http_body_util::Full;
+use hyper::body::Incoming;
 use hyper_rustls::HttpsConnector;
 use hyper_util::client::legacy::Client;
 use hyper_util::client::legacy::connect::HttpConnector;
-use hyper_util::rt::TokioExecutor;
+use hyper_util::rt::{TokioExecutor, TokioIo};
 use rustls::pki_types::CertificateDer;
 use rustls::pki_types::pem::PemObject;
 
@@ -106,6 +107,54 @@ impl Upstream {
 
     /// Sends `outgoing` and streams the answer back; 502 when unreachable, 504 on timeout.
     pub async fn forward(&self, outgoing: Outgoing) -> Result<Response, GatewayError> {
+        let response = self.send(outgoing).await?;
+        let (mut parts, body) = response.into_parts();
+        strip_hop_by_hop(&mut parts.headers);
+        Ok(Response::from_parts(parts, Body::new(body)))
+    }
+
+    /// Sends `outgoing` as a WebSocket upgrade. When the upstream switches protocols, the
+    /// client's connection (`client`, from the request being answered) and the upstream's are
+    /// joined, and bytes are relayed both ways until either side closes. Any other answer is
+    /// relayed as [`Upstream::forward`] relays it.
+    pub async fn forward_upgrade(
+        &self,
+        mut outgoing: Outgoing,
+        client: hyper::upgrade::OnUpgrade,
+    ) -> Result<Response, GatewayError> {
+        outgoing
+            .headers
+            .insert(header::CONNECTION, HeaderValue::from_static("upgrade"));
+        outgoing
+            .headers
+            .insert(header::UPGRADE, HeaderValue::from_static("websocket"));
+        let mut response = self.send(outgoing).await?;
+        if response.status() != http::StatusCode::SWITCHING_PROTOCOLS {
+            let (mut parts, body) = response.into_parts();
+            strip_hop_by_hop(&mut parts.headers);
+            return Ok(Response::from_parts(parts, Body::new(body)));
+        }
+        let upstream = hyper::upgrade::on(&mut response);
+        tokio::spawn(async move {
+            let (Ok(upstream), Ok(client)) = tokio::join!(upstream, client) else {
+                tracing::debug!("websocket upgrade did not complete");
+                return;
+            };
+            let (mut upstream, mut client) = (TokioIo::new(upstream), TokioIo::new(client));
+            let _ = tokio::io::copy_bidirectional(&mut client, &mut upstream).await;
+        });
+        let (mut parts, _) = response.into_parts();
+        strip_hop_by_hop(&mut parts.headers);
+        parts
+            .headers
+            .insert(header::CONNECTION, HeaderValue::from_static("upgrade"));
+        parts
+            .headers
+            .insert(header::UPGRADE, HeaderValue::from_static("websocket"));
+        Ok(Response::from_parts(parts, Body::empty()))
+    }
+
+    async fn send(&self, outgoing: Outgoing) -> Result<http::Response<Incoming>, GatewayError> {
         let uri = self.uri_for(&outgoing.path, &outgoing.query)?;
         let length = outgoing.body.len();
         let mut headers = outgoing.headers;
@@ -118,17 +167,14 @@ impl Upstream {
         *request.headers_mut() = headers;
 
         let answer = tokio::time::timeout(self.timeout, self.client.request(request)).await;
-        let response = match answer {
-            Err(_) => return Err(GatewayError::GatewayTimeout),
+        match answer {
+            Err(_) => Err(GatewayError::GatewayTimeout),
             Ok(Err(err)) => {
                 tracing::warn!(upstream = %self.base, error = %err, "upstream request failed");
-                return Err(GatewayError::BadGateway);
+                Err(GatewayError::BadGateway)
             }
-            Ok(Ok(response)) => response,
-        };
-        let (mut parts, body) = response.into_parts();
-        strip_hop_by_hop(&mut parts.headers);
-        Ok(Response::from_parts(parts, Body::new(body)))
+            Ok(Ok(response)) => Ok(response),
+        }
     }
 
     fn uri_for(&self, path: &str, query: &str) -> Result<Uri, GatewayError> {

@@ -23,13 +23,14 @@ impl Registry {
     }
 
     /// The plugins shipped with Portcullis: authorizers `allowlist` and `spicedb`; enforcers
-    /// `promql` and `logql`.
+    /// `promql`, `logql` and `tenant_header`.
     pub fn builtin() -> Self {
         Self::empty()
             .authorizer(portcullis_authorizer_allowlist::AllowlistFactory)
             .authorizer(portcullis_authorizer_spicedb::SpicedbFactory)
             .enforcer(portcullis_enforcer_promql::PromqlEnforcerFactory)
             .enforcer(portcullis_enforcer_logql::LogqlEnforcerFactory)
+            .enforcer(portcullis_enforcer_tenant_header::TenantHeaderFactory)
     }
 
     /// Adds (or replaces) the authorizer factory for its `type` name.

@@ -22,38 +22,51 @@ pub enum Access {
 #[derive(Debug)]
 pub struct Endpoint {
     /// The path template, `{name}` marking the variable label-name segment; also the route name
-    /// in logs.
+    /// in logs, spans and metrics.
     pub template: &'static str,
     /// Methods served.
     pub methods: &'static [Method],
-    /// The parameter holding the query or selectors.
-    pub param: &'static str,
-    /// What that parameter holds.
+    /// The parameters holding the query or selectors; every copy of each is enforced. A missing
+    /// selector is added under the first name.
+    pub params: &'static [&'static str],
+    /// What those parameters hold.
     pub kind: ExpressionKind,
     /// The permission required.
     pub access: Access,
+    /// Whether the endpoint is a WebSocket: the request is enforced, then upgraded, and frames
+    /// are relayed both ways.
+    pub websocket: bool,
 }
 
+const GET: &[Method] = &[Method::GET];
 const GET_POST: &[Method] = &[Method::GET, Method::POST];
 
-const fn query(template: &'static str) -> Endpoint {
-    Endpoint {
-        template,
-        methods: GET_POST,
-        param: "query",
-        kind: ExpressionKind::Query,
-        access: Access::Read,
-    }
-}
-
-const fn selectors(template: &'static str, methods: &'static [Method]) -> Endpoint {
+const fn endpoint(
+    template: &'static str,
+    methods: &'static [Method],
+    params: &'static [&'static str],
+    kind: ExpressionKind,
+) -> Endpoint {
     Endpoint {
         template,
         methods,
-        param: "match[]",
-        kind: ExpressionKind::Selector,
+        params,
+        kind,
         access: Access::Read,
+        websocket: false,
     }
+}
+
+const fn query(template: &'static str) -> Endpoint {
+    endpoint(template, GET_POST, &["query"], ExpressionKind::Query)
+}
+
+const fn selectors(template: &'static str, methods: &'static [Method]) -> Endpoint {
+    endpoint(template, methods, &["match[]"], ExpressionKind::Selector)
+}
+
+const fn stream_selector(template: &'static str, methods: &'static [Method]) -> Endpoint {
+    endpoint(template, methods, &["query"], ExpressionKind::Selector)
 }
 
 const PROMETHEUS: &[Endpoint] = &[
@@ -63,14 +76,36 @@ const PROMETHEUS: &[Endpoint] = &[
     selectors("/api/v1/series", GET_POST),
     selectors("/api/v1/labels", GET_POST),
     // Prometheus serves label values by GET only.
-    selectors("/api/v1/label/{name}/values", &[Method::GET]),
-    selectors("/federate", &[Method::GET]),
+    selectors("/api/v1/label/{name}/values", GET),
+    selectors("/federate", GET),
+];
+
+const LOKI: &[Endpoint] = &[
+    query("/loki/api/v1/query"),
+    query("/loki/api/v1/query_range"),
+    stream_selector("/loki/api/v1/labels", GET_POST),
+    stream_selector("/loki/api/v1/label/{name}/values", GET),
+    // Loki reads both spellings of the series selector.
+    endpoint(
+        "/loki/api/v1/series",
+        GET_POST,
+        &["match[]", "match"],
+        ExpressionKind::Selector,
+    ),
+    stream_selector("/loki/api/v1/index/stats", GET_POST),
+    stream_selector("/loki/api/v1/index/volume", GET_POST),
+    stream_selector("/loki/api/v1/index/volume_range", GET_POST),
+    Endpoint {
+        websocket: true,
+        ..endpoint("/loki/api/v1/tail", GET, &["query"], ExpressionKind::Query)
+    },
 ];
 
 /// The language and endpoints of an API.
 pub fn endpoints(api: ApiKind) -> (Language, &'static [Endpoint]) {
     match api {
         ApiKind::Prometheus => (Language::PromQl, PROMETHEUS),
+        ApiKind::Loki => (Language::LogQl, LOKI),
     }
 }
 

@@ -260,8 +260,9 @@ fn build_route(
         authorizer: authorizer?,
         authorizer_name: config.authorizer.clone(),
         authorizer_kind: whole.authorizers[&config.authorizer].kind.clone(),
-        enforcers: chain,
+        enforcers: chain.clone(),
         enforcer_names: config.enforcers.join(","),
+        rewrites_queries: chain.iter().any(|enforcer| enforcer.label().is_some()),
         permission: config.permission.clone(),
         passthrough: config.passthrough.iter().cloned().collect(),
     })

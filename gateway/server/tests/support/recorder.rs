@@ -48,6 +48,7 @@ impl Recorder {
     pub async fn start() -> Self {
         let received = Arc::new(Mutex::new(Vec::new()));
         let app = axum::Router::new()
+            .route("/loki/api/v1/tail", axum::routing::get(tail))
             .fallback(record)
             .with_state(Arc::clone(&received));
         let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
@@ -87,6 +88,37 @@ impl Drop for Recorder {
     fn drop(&mut self) {
         self.task.abort();
     }
+}
+
+/// Loki's tail endpoint: records the upgrade request, greets, then echoes every text frame.
+async fn tail(
+    State(received): State<Arc<Mutex<Vec<Received>>>>,
+    upgrade: axum::extract::WebSocketUpgrade,
+    request: Request,
+) -> Response {
+    let (parts, _) = request.into_parts();
+    received.lock().unwrap().push(Received {
+        method: parts.method.to_string(),
+        path: parts.uri.path().to_owned(),
+        query: parts.uri.query().unwrap_or_default().to_owned(),
+        headers: parts.headers,
+        body: String::new(),
+    });
+    upgrade.on_upgrade(|mut socket| async move {
+        use axum::extract::ws::Message;
+        let _ = socket
+            .send(Message::text("streams for the enforced query"))
+            .await;
+        while let Some(Ok(Message::Text(text))) = socket.recv().await {
+            if socket
+                .send(Message::text(format!("echo: {}", text.as_str())))
+                .await
+                .is_err()
+            {
+                break;
+            }
+        }
+    })
 }
 
 async fn record(State(received): State<Arc<Mutex<Vec<Received>>>>, request: Request) -> Response {
