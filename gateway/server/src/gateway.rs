@@ -24,6 +24,7 @@ use tracing::{Instrument, Span};
 
 use crate::authn::Authenticator;
 use crate::error::GatewayError;
+use crate::filter::{self, AnswerFilter};
 use crate::metrics::Metrics;
 use crate::params::{self, Location, Param};
 use crate::proxy::{Outgoing, Upstream, forwardable_headers};
@@ -60,6 +61,8 @@ struct Route {
     enforcer_names: String,
     /// Whether an enforcer of the route rewrites queries (a label enforcer), not only headers.
     rewrites_queries: bool,
+    /// The label of the route's first label enforcer, by which answers are filtered.
+    label: Option<String>,
     permission: String,
     passthrough: BTreeSet<String>,
 }
@@ -75,6 +78,9 @@ enum Resolved<'g> {
         route: &'g Route,
     },
 }
+
+/// The largest upstream answer read for filtering.
+const MAX_FILTERED_ANSWER_BYTES: usize = 64 * 1024 * 1024;
 
 /// The route name used in spans and metrics for a request that matched no route.
 const UNMATCHED: &str = "unmatched";
@@ -181,12 +187,66 @@ impl Gateway {
             &mut header_edits,
         )?;
 
-        let outgoing = self.outgoing(route, &parts, path, &params, &header_edits)?;
+        let mut outgoing = self.outgoing(route, &parts, path, &params, &header_edits)?;
         if endpoint.websocket {
             let client = websocket_upgrade(&mut parts)?;
             return route.upstream.forward_upgrade(outgoing, client).await;
         }
-        self.forward(route, outgoing).await
+        if endpoint.filter == AnswerFilter::None {
+            return self.forward(route, outgoing).await;
+        }
+        // The filter reads gzip or plain answers only.
+        outgoing.headers.insert(
+            header::ACCEPT_ENCODING,
+            http::HeaderValue::from_static("gzip"),
+        );
+        let answer = self.forward(route, outgoing).await?;
+        self.filter_answer(route, endpoint, answer, &allowed).await
+    }
+
+    /// Keeps only the allowed tenants' items of a filtered endpoint's answer. Anything that
+    /// cannot be filtered is an error: an unfiltered body is never relayed.
+    async fn filter_answer(
+        &self,
+        route: &Route,
+        endpoint: &Endpoint,
+        answer: Response,
+        allowed: &TenantSet,
+    ) -> Result<Response, GatewayError> {
+        let Some(label) = route.label.as_deref() else {
+            tracing::error!(
+                route = endpoint.template,
+                "no label enforcer to filter the answer by"
+            );
+            return Err(GatewayError::Internal);
+        };
+        let (mut parts, body) = answer.into_parts();
+        if parts.status != http::StatusCode::OK {
+            tracing::warn!(route = endpoint.template, status = %parts.status, "upstream refused");
+            return Err(GatewayError::BadGateway);
+        }
+        let limited = Limited::new(body, MAX_FILTERED_ANSWER_BYTES);
+        let read = tokio::time::timeout(route.upstream.timeout(), limited.collect()).await;
+        let Ok(Ok(collected)) = read else {
+            return Err(GatewayError::BadGateway);
+        };
+        let encoding = parts
+            .headers
+            .get(header::CONTENT_ENCODING)
+            .and_then(|v| v.to_str().ok());
+        let filtered = filter::decode(collected.to_bytes(), encoding)
+            .and_then(|plain| filter::apply(endpoint.filter, &plain, label, allowed))
+            .map_err(|err| {
+                tracing::warn!(route = endpoint.template, error = %err, "answer not filtered");
+                GatewayError::BadGateway
+            })?;
+        parts.headers.remove(header::CONTENT_ENCODING);
+        parts.headers.remove(header::CONTENT_LENGTH);
+        parts.headers.insert(
+            header::CONTENT_TYPE,
+            http::HeaderValue::from_static("application/json"),
+        );
+        Ok(Response::from_parts(parts, Body::from(filtered)))
     }
 
     fn resolve(&self, method: &Method, path: &str) -> Result<Resolved<'_>, GatewayError> {
@@ -440,7 +500,10 @@ impl Gateway {
         );
         let _entered = span.enter();
         let started = Instant::now();
-        let param_name = endpoint.params[0];
+        // An endpoint without query parameters is enforced on its answer instead.
+        let Some(&param_name) = endpoint.params.first() else {
+            return Ok(());
+        };
 
         let positions: Vec<usize> = params
             .iter()

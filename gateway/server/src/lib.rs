@@ -17,6 +17,7 @@ pub mod authn;
 pub mod cli;
 pub mod config;
 pub mod error;
+pub mod filter;
 pub mod gateway;
 pub mod metrics;
 pub mod params;

@@ -91,6 +91,11 @@ impl Upstream {
         })
     }
 
+    /// Time allowed for the upstream's answer.
+    pub fn timeout(&self) -> std::time::Duration {
+        self.timeout
+    }
+
     /// Host and port, for the readiness probe.
     pub fn authority(&self) -> String {
         let authority = self

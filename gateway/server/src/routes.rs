@@ -10,6 +10,7 @@ use percent_encoding::{AsciiSet, CONTROLS, percent_decode_str, utf8_percent_enco
 use portcullis_api::{ExpressionKind, Language};
 
 use crate::config::ApiKind;
+use crate::filter::AnswerFilter;
 
 /// Which permission of the route an endpoint requires.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -36,6 +37,8 @@ pub struct Endpoint {
     /// Whether the endpoint is a WebSocket: the request is enforced, then upgraded, and frames
     /// are relayed both ways.
     pub websocket: bool,
+    /// How the upstream's answer is filtered before it is relayed.
+    pub filter: AnswerFilter,
 }
 
 const GET: &[Method] = &[Method::GET];
@@ -54,6 +57,7 @@ const fn endpoint(
         kind,
         access: Access::Read,
         websocket: false,
+        filter: AnswerFilter::None,
     }
 }
 
@@ -78,6 +82,15 @@ const PROMETHEUS: &[Endpoint] = &[
     // Prometheus serves label values by GET only.
     selectors("/api/v1/label/{name}/values", GET),
     selectors("/federate", GET),
+    // Not scoped by a query in Prometheus: the answer is filtered to the allowed tenants.
+    Endpoint {
+        filter: AnswerFilter::Rules,
+        ..endpoint("/api/v1/rules", GET, &[], ExpressionKind::Query)
+    },
+    Endpoint {
+        filter: AnswerFilter::Alerts,
+        ..endpoint("/api/v1/alerts", GET, &[], ExpressionKind::Query)
+    },
 ];
 
 const LOKI: &[Endpoint] = &[

@@ -263,6 +263,9 @@ fn build_route(
         enforcers: chain.clone(),
         enforcer_names: config.enforcers.join(","),
         rewrites_queries: chain.iter().any(|enforcer| enforcer.label().is_some()),
+        label: chain
+            .iter()
+            .find_map(|enforcer| enforcer.label().map(str::to_owned)),
         permission: config.permission.clone(),
         passthrough: config.passthrough.iter().cloned().collect(),
     })

@@ -137,6 +137,11 @@ pub struct Prometheus {
 
 impl Prometheus {
     pub async fn start() -> Self {
+        Self::start_with_rules(None).await
+    }
+
+    /// Like [`Prometheus::start`], evaluating the rule file `rules` (YAML) every second.
+    pub async fn start_with_rules(rules: Option<&str>) -> Self {
         let dir = tempfile::tempdir().unwrap();
         let data = dir.path().join("data");
         let openmetrics = dir.path().join("demo.om");
@@ -157,7 +162,12 @@ impl Prometheus {
             .unwrap();
         assert!(backfill.status.success(), "backfill failed: {backfill:?}");
         let config = dir.path().join("prometheus.yml");
-        std::fs::write(&config, "global:\n  scrape_interval: 1h\n").unwrap();
+        let mut text = "global:\n  scrape_interval: 1h\n  evaluation_interval: 1s\n".to_owned();
+        if let Some(rules) = rules {
+            std::fs::write(dir.path().join("rules.yml"), rules).unwrap();
+            text.push_str("rule_files:\n  - rules.yml\n");
+        }
+        std::fs::write(&config, text).unwrap();
         Self::start_on(dir, free_port()).await
     }
 

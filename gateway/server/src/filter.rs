@@ -1,0 +1,183 @@
+//! Filtering upstream answers that are not tenant-scoped by a query: Prometheus's rules and
+//! alerts. Only what carries an allowed value of the tenant label is kept.
+//!
+//! The filter fails closed: an answer it cannot read (not JSON of the expected shape, an unknown
+//! content encoding, an error status) is replaced by an error; an unfiltered body is never
+//! passed on.
+
+use std::io::Read;
+
+use bytes::Bytes;
+use portcullis_api::TenantSet;
+use serde_json::Value;
+
+/// What an answer is filtered as.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum AnswerFilter {
+    /// Relayed as it is.
+    None,
+    /// `/api/v1/rules`: groups, rules and their alerts.
+    Rules,
+    /// `/api/v1/alerts`: alerts.
+    Alerts,
+}
+
+/// Why an answer could not be filtered.
+#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+pub enum FilterError {
+    /// The answer is compressed in a way the gateway does not read.
+    #[error("upstream answer has an unsupported content encoding")]
+    Encoding,
+    /// The answer is not the JSON the filter expects.
+    #[error("upstream answer cannot be filtered: {0}")]
+    Shape(&'static str),
+}
+
+/// Decodes `body` as sent with `content_encoding`.
+pub fn decode(body: Bytes, content_encoding: Option<&str>) -> Result<Bytes, FilterError> {
+    match content_encoding.map(str::trim) {
+        None | Some("" | "identity") => Ok(body),
+        Some(encoding) if encoding.eq_ignore_ascii_case("gzip") => {
+            let mut plain = Vec::new();
+            flate2::read::GzDecoder::new(&body[..])
+                .read_to_end(&mut plain)
+                .map_err(|_| FilterError::Encoding)?;
+            Ok(Bytes::from(plain))
+        }
+        Some(_) => Err(FilterError::Encoding),
+    }
+}
+
+/// Filters a successful Prometheus answer, keeping only the allowed tenants' items.
+pub fn apply(
+    filter: AnswerFilter,
+    body: &[u8],
+    label: &str,
+    allowed: &TenantSet,
+) -> Result<Vec<u8>, FilterError> {
+    let mut answer: Value =
+        serde_json::from_slice(body).map_err(|_| FilterError::Shape("not JSON"))?;
+    if answer["status"] != "success" {
+        return Err(FilterError::Shape("status is not success"));
+    }
+    let keep = |labels: &Value| {
+        labels
+            .get(label)
+            .and_then(Value::as_str)
+            .is_some_and(|value| allowed.contains(value))
+    };
+    let data = answer
+        .get_mut("data")
+        .ok_or(FilterError::Shape("no data"))?;
+    match filter {
+        AnswerFilter::None => {}
+        AnswerFilter::Alerts => retain(array(data, "alerts")?, |alert| keep(&alert["labels"])),
+        AnswerFilter::Rules => {
+            let groups = array(data, "groups")?;
+            for group in groups.iter_mut() {
+                let rules = array(group, "rules")?;
+                rules.retain(|rule| keep(&rule["labels"]));
+                for rule in rules.iter_mut() {
+                    if let Some(alerts) = rule.get_mut("alerts").and_then(Value::as_array_mut) {
+                        alerts.retain(|alert| keep(&alert["labels"]));
+                    }
+                }
+            }
+            groups.retain(|group| group["rules"].as_array().is_some_and(|r| !r.is_empty()));
+        }
+    }
+    serde_json::to_vec(&answer).map_err(|_| FilterError::Shape("cannot re-encode"))
+}
+
+fn array<'v>(value: &'v mut Value, key: &'static str) -> Result<&'v mut Vec<Value>, FilterError> {
+    value
+        .get_mut(key)
+        .and_then(Value::as_array_mut)
+        .ok_or(FilterError::Shape(key))
+}
+
+fn retain(items: &mut Vec<Value>, keep: impl Fn(&Value) -> bool) {
+    items.retain(keep);
+}
+
+#[cfg(test)]
+mod tests {
+    use std::io::Write;
+
+    use serde_json::json;
+
+    use super::*;
+
+    fn acme() -> TenantSet {
+        TenantSet::single("acme").unwrap()
+    }
+
+    fn rules() -> Value {
+        json!({"status": "success", "data": {"groups": [
+            {"name": "acme", "rules": [
+                {"type": "alerting", "name": "AcmeUp", "labels": {"namespace": "acme"},
+                 "alerts": [{"labels": {"namespace": "acme"}}, {"labels": {"namespace": "globex"}}]},
+                {"type": "recording", "name": "shared", "labels": {}}
+            ]},
+            {"name": "globex", "rules": [
+                {"type": "alerting", "name": "GlobexUp", "labels": {"namespace": "globex"}, "alerts": []}
+            ]}
+        ]}})
+    }
+
+    #[test]
+    fn rules_keep_only_the_allowed_tenants_groups_rules_and_alerts() {
+        let body = serde_json::to_vec(&rules()).unwrap();
+        let filtered = apply(AnswerFilter::Rules, &body, "namespace", &acme()).unwrap();
+        let filtered: Value = serde_json::from_slice(&filtered).unwrap();
+        assert_eq!(
+            filtered["data"]["groups"],
+            json!([{"name": "acme", "rules": [
+                {"type": "alerting", "name": "AcmeUp", "labels": {"namespace": "acme"},
+                 "alerts": [{"labels": {"namespace": "acme"}}]}
+            ]}])
+        );
+    }
+
+    #[test]
+    fn alerts_keep_only_the_allowed_tenants() {
+        let body = json!({"status": "success", "data": {"alerts": [
+            {"labels": {"namespace": "acme", "alertname": "A"}},
+            {"labels": {"namespace": "globex"}},
+            {"labels": {}}
+        ]}});
+        let body = serde_json::to_vec(&body).unwrap();
+        let filtered = apply(AnswerFilter::Alerts, &body, "namespace", &acme()).unwrap();
+        let filtered: Value = serde_json::from_slice(&filtered).unwrap();
+        assert_eq!(
+            filtered["data"]["alerts"],
+            json!([{"labels": {"namespace": "acme", "alertname": "A"}}])
+        );
+    }
+
+    // Edge case C23: a gzip answer is decompressed and filtered; what cannot be read is an error,
+    // never relayed unfiltered.
+    #[test]
+    fn gzip_is_decoded_and_unreadable_answers_are_errors() {
+        let plain = serde_json::to_vec(&rules()).unwrap();
+        let mut gz = flate2::write::GzEncoder::new(Vec::new(), flate2::Compression::fast());
+        gz.write_all(&plain).unwrap();
+        let gz = Bytes::from(gz.finish().unwrap());
+        assert_eq!(decode(gz, Some("gzip")).unwrap(), Bytes::from(plain));
+        assert_eq!(
+            decode(Bytes::from_static(b"x"), Some("br")),
+            Err(FilterError::Encoding)
+        );
+        assert_eq!(
+            decode(Bytes::from_static(b"x"), Some("gzip")),
+            Err(FilterError::Encoding)
+        );
+        for body in [
+            &b"<html>"[..],
+            br#"{"status":"error"}"#,
+            br#"{"status":"success","data":{}}"#,
+        ] {
+            assert!(apply(AnswerFilter::Rules, body, "namespace", &acme()).is_err());
+        }
+    }
+}
