@@ -19,6 +19,13 @@ if ! command -v prometheus >/dev/null || ! command -v promtool >/dev/null; then
   DEBIAN_FRONTEND=noninteractive $sudo apt-get install -y -qq --no-install-recommends prometheus curl python3 >/dev/null
 fi
 
+for port in 19090 9095 9096; do
+  if (exec 3<>"/dev/tcp/127.0.0.1/$port") 2>/dev/null; then
+    echo "port $port on 127.0.0.1 is already in use: stop what listens there (an earlier run?)" >&2
+    exit 1
+  fi
+done
+
 say "Building Portcullis (release)"
 cargo build --release --locked -p portcullis
 portcullis="$root/target/release/portcullis"
