@@ -164,17 +164,6 @@ pub(crate) fn quote(value: &str) -> String {
     quoted
 }
 
-/// Appends `value` as a regular expression that matches exactly it, in Go's RE2 syntax: every
-/// character that Go's `regexp.QuoteMeta` escapes gets a backslash.
-pub(crate) fn push_regex_literal(pattern: &mut String, value: &str) {
-    for c in value.chars() {
-        if r"\.+*?()|[]{}^$".contains(c) {
-            pattern.push('\\');
-        }
-        pattern.push(c);
-    }
-}
-
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -242,12 +231,5 @@ mod tests {
         }
         assert_eq!(quote("a\"b\\c"), r#""a\"b\\c""#);
         assert_eq!(quote("\u{1}"), r#""\u0001""#);
-    }
-
-    #[test]
-    fn regex_literals_escape_every_metacharacter() {
-        let mut pattern = String::new();
-        push_regex_literal(&mut pattern, r"a.b|c\d(e)[f]{g}^$*+?-");
-        assert_eq!(pattern, r"a\.b\|c\\d\(e\)\[f\]\{g\}\^\$\*\+\?-");
     }
 }

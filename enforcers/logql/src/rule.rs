@@ -29,7 +29,7 @@ impl<'a> LabelRule<'a> {
     pub(crate) fn new(label: &'a str, allowed: &'a TenantSet, strict: bool) -> Self {
         let (op, value) = match allowed.as_single() {
             Some(value) => (MatchOp::Eq, value.to_owned()),
-            None => (MatchOp::Re, alternation(allowed)),
+            None => (MatchOp::Re, allowed.regex_alternation()),
         };
         let literal = quote::quote(&value);
         let printed = Matcher {
@@ -120,18 +120,6 @@ fn unquote(matcher: &Matcher<'_>) -> Result<Vec<u8>, EnforceError> {
     quote::unquote(matcher.literal).map_err(|message| {
         EnforceError::Invalid(format!("parse error: {message} in matcher {matcher}"))
     })
-}
-
-/// The allowed values as one regular expression that matches exactly them.
-fn alternation(allowed: &TenantSet) -> String {
-    let mut pattern = String::new();
-    for (i, value) in allowed.iter().enumerate() {
-        if i > 0 {
-            pattern.push('|');
-        }
-        quote::push_regex_literal(&mut pattern, value);
-    }
-    pattern
 }
 
 #[cfg(test)]

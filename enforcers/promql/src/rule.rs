@@ -69,34 +69,12 @@ impl<'a> LabelRule<'a> {
 fn tenant_matcher(label: &str, allowed: &TenantSet) -> Result<Matcher, EnforceError> {
     let (op, value) = match allowed.as_single() {
         Some(value) => (T_EQL, value.to_owned()),
-        None => (T_EQL_REGEX, alternation(allowed)),
+        None => (T_EQL_REGEX, allowed.regex_alternation()),
     };
     // Built through the parser's own constructor, so that the regex is compiled exactly as a
     // re-parse of the printed matcher compiles it.
     Matcher::new_matcher(op, label.to_owned(), value)
         .map_err(|_| EnforceError::TooComplex("too many allowed tenants to enforce".into()))
-}
-
-fn alternation(allowed: &TenantSet) -> String {
-    let mut pattern = String::new();
-    for (i, value) in allowed.iter().enumerate() {
-        if i > 0 {
-            pattern.push('|');
-        }
-        push_literal(&mut pattern, value);
-    }
-    pattern
-}
-
-/// Appends `value` as a regex that matches exactly it, in both Go's RE2 syntax (Prometheus) and
-/// Rust's regex syntax (promql-parser): the characters Go's `regexp.QuoteMeta` escapes.
-fn push_literal(pattern: &mut String, value: &str) {
-    for c in value.chars() {
-        if r"\.+*?()|[]{}^$".contains(c) {
-            pattern.push('\\');
-        }
-        pattern.push(c);
-    }
 }
 
 #[cfg(test)]

@@ -79,6 +79,26 @@ impl TenantSet {
         (!common.is_empty()).then_some(Self(common))
     }
 
+    /// An anchored-regex alternation matching exactly the values, each escaped as a literal
+    /// (the characters Go's `regexp.QuoteMeta` escapes, valid in RE2 and Rust regex syntax):
+    /// `a.b`, `c|d` → `a\.b|c\|d`. Every label enforcer uses this, so `=~` means the same set
+    /// everywhere.
+    pub fn regex_alternation(&self) -> String {
+        let mut pattern = String::new();
+        for (i, value) in self.0.iter().enumerate() {
+            if i > 0 {
+                pattern.push('|');
+            }
+            for c in value.chars() {
+                if r"\.+*?()|[]{}^$".contains(c) {
+                    pattern.push('\\');
+                }
+                pattern.push(c);
+            }
+        }
+        pattern
+    }
+
     /// The single value, when the set holds exactly one.
     pub fn as_single(&self) -> Option<&str> {
         match self.0.len() {
@@ -132,6 +152,15 @@ mod tests {
             Err(TenantError::Empty)
         );
         assert_eq!(TenantSet::new(["a", ""]), Err(TenantError::EmptyValue));
+    }
+
+    // Edge case C08: regex metacharacters in values are escaped, never interpreted.
+    #[test]
+    fn the_alternation_escapes_every_metacharacter() {
+        let set = TenantSet::new(["a.b", "c|d"]).unwrap();
+        assert_eq!(set.regex_alternation(), r"a\.b|c\|d");
+        let all = TenantSet::single(r"\.+*?()|[]{}^$-x").unwrap();
+        assert_eq!(all.regex_alternation(), r"\\\.\+\*\?\(\)\|\[\]\{\}\^\$-x");
     }
 
     #[test]
