@@ -1,6 +1,6 @@
 #!/usr/bin/env bash
 # Installs what the tests need, reusing whatever is already installed:
-#   - Prometheus and promtool 2.42 from Debian's packages (the real upstream, and backfilling);
+#   - Prometheus and promtool 2.42, and Alertmanager, from Debian's packages (the real upstreams);
 #   - SpiceDB, a current promtool (a real client that can send a bearer token) and Jaeger, built
 #     from the Go module proxy at pinned versions into $(go env GOPATH)/bin.
 set -euo pipefail
@@ -62,7 +62,7 @@ jaeger_install() {
   echo "jaeger@$JAEGER_VERSION" > "$stamp"
 }
 
-apt_install prometheus python3 curl
+apt_install prometheus prometheus-alertmanager python3 curl
 command -v go >/dev/null || { log "Go is required to build SpiceDB, promtool and Jaeger"; exit 1; }
 go_install spicedb github.com/authzed/spicedb/cmd/spicedb "$SPICEDB_VERSION"
 go_install promtool github.com/prometheus/prometheus/cmd/promtool "$PROMTOOL_VERSION"

@@ -191,6 +191,8 @@ pub enum ApiKind {
     Prometheus,
     /// The Loki HTTP API (`/loki/api/v1/…`, including `tail` over WebSocket).
     Loki,
+    /// The Alertmanager v2 API (`/api/v2/alerts`, `/api/v2/silences`, …).
+    Alertmanager,
 }
 
 /// `[[routes]]`.
@@ -208,6 +210,9 @@ pub struct RouteConfig {
     /// The permission asked of the authorizer on reading endpoints.
     #[serde(default = "default_read_permission")]
     pub permission: String,
+    /// The permission asked of the authorizer on endpoints that change state (silences).
+    #[serde(default = "default_write_permission")]
+    pub write_permission: String,
     /// Exact paths forwarded to the upstream after authentication, without tenant handling or
     /// enforcement. List only paths that reveal no tenant's data.
     #[serde(default)]
@@ -216,6 +221,10 @@ pub struct RouteConfig {
 
 fn default_read_permission() -> String {
     "read".to_owned()
+}
+
+fn default_write_permission() -> String {
+    "write".to_owned()
 }
 
 /// One problem found in the configuration, located in the file where possible.

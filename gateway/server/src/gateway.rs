@@ -22,13 +22,14 @@ use portcullis_api::{
 use tracing::field::Empty;
 use tracing::{Instrument, Span};
 
+use crate::alertmanager;
 use crate::authn::Authenticator;
 use crate::error::GatewayError;
 use crate::filter::{self, AnswerFilter};
 use crate::metrics::Metrics;
 use crate::params::{self, Location, Param};
 use crate::proxy::{Outgoing, Upstream, forwardable_headers};
-use crate::routes::{self, Access, Endpoint};
+use crate::routes::{self, Access, Endpoint, Handling};
 use crate::telemetry::{self, AUDIT_TARGET, AuditConfig, AuditLevel, SubjectHasher};
 use crate::tenancy::TenantReader;
 
@@ -64,6 +65,7 @@ struct Route {
     /// The label of the route's first label enforcer, by which answers are filtered.
     label: Option<String>,
     permission: String,
+    write_permission: String,
     passthrough: BTreeSet<String>,
 }
 
@@ -171,7 +173,17 @@ impl Gateway {
             } => (route, endpoint, path),
         };
 
-        let mut params = self.read_params(&parts, body).await?;
+        // A silence is JSON; every other body is a form.
+        let (mut params, json) = match endpoint.handling {
+            Handling::CreateSilence => {
+                let query = parts.uri.query().unwrap_or_default();
+                (
+                    params::parse(query.as_bytes(), Location::Url)?,
+                    Some(self.read_body(body).await?),
+                )
+            }
+            _ => (self.read_params(&parts, body).await?, None),
+        };
 
         let tenants = self.tenants.read(&mut params, &parts.headers)?;
 
@@ -186,22 +198,89 @@ impl Gateway {
             &parts.method,
             &mut header_edits,
         )?;
+        if endpoint.handling == Handling::AlertFilter {
+            alertmanager::add_filter(&mut params, self.label(route)?, &allowed);
+        }
 
         let mut outgoing = self.outgoing(route, &parts, path, &params, &header_edits)?;
-        if endpoint.websocket {
-            let client = websocket_upgrade(&mut parts)?;
-            return route.upstream.forward_upgrade(outgoing, client).await;
+        match endpoint.handling {
+            Handling::Forward | Handling::AlertFilter => self.forward(route, outgoing).await,
+            Handling::WebSocket => {
+                let client = websocket_upgrade(&mut parts)?;
+                route.upstream.forward_upgrade(outgoing, client).await
+            }
+            Handling::FilterAnswer(filter) => {
+                // The filter reads gzip or plain answers only.
+                let gzip = http::HeaderValue::from_static("gzip");
+                outgoing.headers.insert(header::ACCEPT_ENCODING, gzip);
+                let answer = self.forward(route, outgoing).await?;
+                self.filter_answer(route, endpoint, filter, answer, &allowed)
+                    .await
+            }
+            Handling::CreateSilence => {
+                let json = json.unwrap_or_default();
+                let silence = alertmanager::enforce_silence(&json, self.label(route)?, &allowed)?;
+                if let Some(id) = &silence.replaces {
+                    let existing = routes::fill("/api/v2/silence/{name}", id);
+                    self.check_silence(route, &outgoing, existing, &allowed)
+                        .await?;
+                }
+                let json_type = http::HeaderValue::from_static("application/json");
+                outgoing.headers.insert(header::CONTENT_TYPE, json_type);
+                outgoing.body = Bytes::from(silence.body);
+                self.forward(route, outgoing).await
+            }
+            Handling::SilenceById => {
+                self.check_silence(route, &outgoing, outgoing.path.clone(), &allowed)
+                    .await?;
+                self.forward(route, outgoing).await
+            }
         }
-        if endpoint.filter == AnswerFilter::None {
-            return self.forward(route, outgoing).await;
+    }
+
+    /// The label of the route's label enforcer, which answers and Alertmanager requests are
+    /// scoped by.
+    fn label<'r>(&self, route: &'r Route) -> Result<&'r str, GatewayError> {
+        route.label.as_deref().ok_or_else(|| {
+            tracing::error!("the route has no label enforcer to scope answers by");
+            GatewayError::Internal
+        })
+    }
+
+    /// Fetches the silence at `path` and checks that it belongs to an allowed tenant: 404 when
+    /// it does not exist, 403 when it is another tenant's.
+    async fn check_silence(
+        &self,
+        route: &Route,
+        request: &Outgoing,
+        path: String,
+        allowed: &TenantSet,
+    ) -> Result<(), GatewayError> {
+        let mut headers = request.headers.clone();
+        headers.remove(header::CONTENT_TYPE);
+        let lookup = Outgoing {
+            method: Method::GET,
+            path,
+            query: String::new(),
+            headers,
+            body: Bytes::new(),
+        };
+        let (parts, body) = self.forward(route, lookup).await?.into_parts();
+        match parts.status {
+            http::StatusCode::OK => {}
+            http::StatusCode::NOT_FOUND => return Err(GatewayError::NotFound),
+            _ => return Err(GatewayError::BadGateway),
         }
-        // The filter reads gzip or plain answers only.
-        outgoing.headers.insert(
-            header::ACCEPT_ENCODING,
-            http::HeaderValue::from_static("gzip"),
-        );
-        let answer = self.forward(route, outgoing).await?;
-        self.filter_answer(route, endpoint, answer, &allowed).await
+        let limited = Limited::new(body, MAX_FILTERED_ANSWER_BYTES);
+        let read = tokio::time::timeout(route.upstream.timeout(), limited.collect()).await;
+        let Ok(Ok(collected)) = read else {
+            return Err(GatewayError::BadGateway);
+        };
+        let label = self.label(route)?;
+        match alertmanager::belongs(&collected.to_bytes(), label, allowed)? {
+            true => Ok(()),
+            false => Err(GatewayError::Forbidden),
+        }
     }
 
     /// Keeps only the allowed tenants' items of a filtered endpoint's answer. Anything that
@@ -210,16 +289,11 @@ impl Gateway {
         &self,
         route: &Route,
         endpoint: &Endpoint,
+        filter: AnswerFilter,
         answer: Response,
         allowed: &TenantSet,
     ) -> Result<Response, GatewayError> {
-        let Some(label) = route.label.as_deref() else {
-            tracing::error!(
-                route = endpoint.template,
-                "no label enforcer to filter the answer by"
-            );
-            return Err(GatewayError::Internal);
-        };
+        let label = self.label(route)?;
         let (mut parts, body) = answer.into_parts();
         if parts.status != http::StatusCode::OK {
             tracing::warn!(route = endpoint.template, status = %parts.status, "upstream refused");
@@ -235,7 +309,7 @@ impl Gateway {
             .get(header::CONTENT_ENCODING)
             .and_then(|v| v.to_str().ok());
         let filtered = filter::decode(collected.to_bytes(), encoding)
-            .and_then(|plain| filter::apply(endpoint.filter, &plain, label, allowed))
+            .and_then(|plain| filter::apply(filter, &plain, label, allowed))
             .map_err(|err| {
                 tracing::warn!(route = endpoint.template, error = %err, "answer not filtered");
                 GatewayError::BadGateway
@@ -323,6 +397,7 @@ impl Gateway {
     ) -> Result<TenantSet, GatewayError> {
         let permission = match endpoint.access {
             Access::Read => route.permission.as_str(),
+            Access::Write => route.write_permission.as_str(),
         };
         let subject = self.subjects.label(&identity.subject);
         let requested = describe(tenants);

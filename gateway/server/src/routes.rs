@@ -17,6 +17,25 @@ use crate::filter::AnswerFilter;
 pub enum Access {
     /// The route's `permission` (reading).
     Read,
+    /// The route's `write_permission` (changing state, e.g. silences).
+    Write,
+}
+
+/// How a request to an endpoint is handled once it is authorized.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Handling {
+    /// Enforce the query-bearing parameters, forward, relay the answer.
+    Forward,
+    /// As `Forward`, then upgrade to a WebSocket and relay frames both ways.
+    WebSocket,
+    /// Forward, then keep only the allowed tenants' items of the answer.
+    FilterAnswer(AnswerFilter),
+    /// Alertmanager read: add the tenant `filter` matcher.
+    AlertFilter,
+    /// Alertmanager silence creation or update: enforce the tenant matcher in the JSON body.
+    CreateSilence,
+    /// Alertmanager silence by id: only a silence of an allowed tenant is read or expired.
+    SilenceById,
 }
 
 /// One endpoint of an API.
@@ -34,11 +53,8 @@ pub struct Endpoint {
     pub kind: ExpressionKind,
     /// The permission required.
     pub access: Access,
-    /// Whether the endpoint is a WebSocket: the request is enforced, then upgraded, and frames
-    /// are relayed both ways.
-    pub websocket: bool,
-    /// How the upstream's answer is filtered before it is relayed.
-    pub filter: AnswerFilter,
+    /// How the request is handled once authorized.
+    pub handling: Handling,
 }
 
 const GET: &[Method] = &[Method::GET];
@@ -56,8 +72,21 @@ const fn endpoint(
         params,
         kind,
         access: Access::Read,
-        websocket: false,
-        filter: AnswerFilter::None,
+        handling: Handling::Forward,
+    }
+}
+
+/// An endpoint without query parameters, handled as `handling` requires.
+const fn special(
+    template: &'static str,
+    methods: &'static [Method],
+    access: Access,
+    handling: Handling,
+) -> Endpoint {
+    Endpoint {
+        access,
+        handling,
+        ..endpoint(template, methods, &[], ExpressionKind::Query)
     }
 }
 
@@ -83,14 +112,47 @@ const PROMETHEUS: &[Endpoint] = &[
     selectors("/api/v1/label/{name}/values", GET),
     selectors("/federate", GET),
     // Not scoped by a query in Prometheus: the answer is filtered to the allowed tenants.
-    Endpoint {
-        filter: AnswerFilter::Rules,
-        ..endpoint("/api/v1/rules", GET, &[], ExpressionKind::Query)
-    },
-    Endpoint {
-        filter: AnswerFilter::Alerts,
-        ..endpoint("/api/v1/alerts", GET, &[], ExpressionKind::Query)
-    },
+    special(
+        "/api/v1/rules",
+        GET,
+        Access::Read,
+        Handling::FilterAnswer(AnswerFilter::Rules),
+    ),
+    special(
+        "/api/v1/alerts",
+        GET,
+        Access::Read,
+        Handling::FilterAnswer(AnswerFilter::Alerts),
+    ),
+];
+
+const ALERTMANAGER: &[Endpoint] = &[
+    special("/api/v2/alerts", GET, Access::Read, Handling::AlertFilter),
+    special(
+        "/api/v2/alerts/groups",
+        GET,
+        Access::Read,
+        Handling::AlertFilter,
+    ),
+    special("/api/v2/silences", GET, Access::Read, Handling::AlertFilter),
+    special(
+        "/api/v2/silences",
+        &[Method::POST],
+        Access::Write,
+        Handling::CreateSilence,
+    ),
+    special(
+        "/api/v2/silence/{name}",
+        GET,
+        Access::Read,
+        Handling::SilenceById,
+    ),
+    special(
+        "/api/v2/silence/{name}",
+        &[Method::DELETE],
+        Access::Write,
+        Handling::SilenceById,
+    ),
 ];
 
 const LOKI: &[Endpoint] = &[
@@ -109,7 +171,7 @@ const LOKI: &[Endpoint] = &[
     stream_selector("/loki/api/v1/index/volume", GET_POST),
     stream_selector("/loki/api/v1/index/volume_range", GET_POST),
     Endpoint {
-        websocket: true,
+        handling: Handling::WebSocket,
         ..endpoint("/loki/api/v1/tail", GET, &["query"], ExpressionKind::Query)
     },
 ];
@@ -119,6 +181,8 @@ pub fn endpoints(api: ApiKind) -> (Language, &'static [Endpoint]) {
     match api {
         ApiKind::Prometheus => (Language::PromQl, PROMETHEUS),
         ApiKind::Loki => (Language::LogQl, LOKI),
+        // Alertmanager's matchers are Prometheus's: a PromQL label enforcer names the label.
+        ApiKind::Alertmanager => (Language::PromQl, ALERTMANAGER),
     }
 }
 
@@ -138,6 +202,15 @@ const SEGMENT: &AsciiSet = &CONTROLS
     .add(b'{')
     .add(b'|')
     .add(b'}');
+
+/// `template` with its `{name}` segment set to `value`, percent-encoded.
+pub fn fill(template: &str, value: &str) -> String {
+    template.replacen(
+        "{name}",
+        &utf8_percent_encode(value, SEGMENT).to_string(),
+        1,
+    )
+}
 
 /// Matches `path` against `template`; on a match, the canonical path to forward.
 pub fn match_template(template: &str, path: &str) -> Option<String> {

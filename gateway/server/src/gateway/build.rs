@@ -243,6 +243,9 @@ fn build_route(
     if config.permission.is_empty() {
         problems.push(format!("{path}.permission"), "must not be empty");
     }
+    if config.write_permission.is_empty() {
+        problems.push(format!("{path}.write_permission"), "must not be empty");
+    }
     for (i, passthrough) in config.passthrough.iter().enumerate() {
         let enforced = endpoints
             .iter()
@@ -267,6 +270,7 @@ fn build_route(
             .iter()
             .find_map(|enforcer| enforcer.label().map(str::to_owned)),
         permission: config.permission.clone(),
+        write_permission: config.write_permission.clone(),
         passthrough: config.passthrough.iter().cloned().collect(),
     })
 }

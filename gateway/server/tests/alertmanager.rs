@@ -1,0 +1,277 @@
+//! Alertmanager's alerts and silences through Portcullis, against a real Alertmanager: reads are
+//! filtered to the caller's tenant, silences are created, changed and expired only for it, and
+//! changing state needs the write permission.
+
+mod support;
+
+use bytes::Bytes;
+use http::{Method, StatusCode};
+use serde_json::{Value, json};
+use support::alertmanager::Alertmanager;
+use support::{Portcullis, get, send};
+
+fn config(upstream: &str, permissions: &str) -> String {
+    format!(
+        r#"
+[server]
+listen = "{{listen}}"
+admin_listen = "{{admin_listen}}"
+
+[identity]
+mode = "bearer"
+
+[tenant]
+source = "param"
+name = "tenant"
+
+[upstreams.alertmanager]
+url = "{upstream}"
+
+[authorizers.demo]
+type = "allowlist"
+subjects = {{ "acme-token" = ["acme"] }}
+permissions = {permissions}
+
+[enforcers.namespace]
+type = "promql"
+label = "namespace"
+
+[[routes]]
+api = "alertmanager"
+upstream = "alertmanager"
+authorizer = "demo"
+enforcers = ["namespace"]
+"#
+    )
+}
+
+const ACME: &[(&str, &str)] = &[("authorization", "Bearer acme-token")];
+
+async fn json_send(
+    method: Method,
+    url: &str,
+    headers: &[(&str, &str)],
+    body: &Value,
+) -> support::Answer {
+    let mut all = vec![("content-type", "application/json")];
+    all.extend_from_slice(headers);
+    send(method, url, &all, Bytes::from(body.to_string()))
+        .await
+        .unwrap()
+}
+
+fn silence(namespace: &str) -> Value {
+    json!({
+        "matchers": [
+            {"name": "alertname", "value": "Down", "isRegex": false, "isEqual": true},
+            {"name": "namespace", "value": namespace, "isRegex": false, "isEqual": true}
+        ],
+        "startsAt": "2026-01-01T00:00:00Z",
+        "endsAt": "2099-01-01T00:00:00Z",
+        "createdBy": "test",
+        "comment": "maintenance"
+    })
+}
+
+fn namespaces_of(alerts: &Value) -> Vec<String> {
+    let mut found: Vec<String> = alerts
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|a| {
+            a["labels"]["namespace"]
+                .as_str()
+                .unwrap_or("<none>")
+                .to_owned()
+        })
+        .collect();
+    found.sort();
+    found
+}
+
+#[tokio::test]
+async fn alerts_and_silences_are_scoped_to_the_callers_tenant() {
+    let am = Alertmanager::start().await;
+    let gw = Portcullis::start(&config(&am.url(), r#"["read", "write"]"#)).await;
+    let alerts = json!([
+        {"labels": {"alertname": "Down", "namespace": "acme"}},
+        {"labels": {"alertname": "Down", "namespace": "globex"}},
+        {"labels": {"alertname": "Down"}}
+    ]);
+    let posted = json_send(
+        Method::POST,
+        &format!("{}/api/v2/alerts", am.url()),
+        &[],
+        &alerts,
+    )
+    .await;
+    assert_eq!(posted.status, StatusCode::OK, "{}", posted.text());
+
+    // Reads: only acme's alerts, whatever filter the caller adds.
+    let answer = get(&gw.url("/api/v2/alerts?tenant=acme"), ACME)
+        .await
+        .unwrap();
+    assert_eq!(answer.status, StatusCode::OK, "{}", answer.text());
+    assert_eq!(namespaces_of(&answer.json()), ["acme"]);
+    let sneaky = get(
+        &gw.url("/api/v2/alerts?tenant=acme&filter=namespace%3D%22globex%22"),
+        ACME,
+    )
+    .await
+    .unwrap();
+    assert_eq!(namespaces_of(&sneaky.json()), Vec::<String>::new());
+    let groups = get(&gw.url("/api/v2/alerts/groups?tenant=acme"), ACME)
+        .await
+        .unwrap()
+        .json();
+    let grouped: Vec<String> = groups
+        .as_array()
+        .unwrap()
+        .iter()
+        .flat_map(|g| namespaces_of(&g["alerts"]))
+        .collect();
+    assert_eq!(grouped, ["acme"]);
+
+    // A silence posted for acme gets acme's matcher, whatever the caller wrote.
+    let created = json_send(
+        Method::POST,
+        &gw.url("/api/v2/silences?tenant=acme"),
+        ACME,
+        &silence("globex"),
+    )
+    .await;
+    assert_eq!(created.status, StatusCode::OK, "{}", created.text());
+    let acme_id = created.json()["silenceID"].as_str().unwrap().to_owned();
+    let direct = get(&format!("{}/api/v2/silence/{acme_id}", am.url()), &[])
+        .await
+        .unwrap()
+        .json();
+    let namespace: Vec<&Value> = direct["matchers"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .filter(|m| m["name"] == "namespace")
+        .collect();
+    assert_eq!(
+        namespace,
+        [&json!({"name": "namespace", "value": "acme", "isRegex": false, "isEqual": true})]
+    );
+
+    // Another tenant's silence, made directly: invisible, and neither changed nor expired.
+    let other = json_send(
+        Method::POST,
+        &format!("{}/api/v2/silences", am.url()),
+        &[],
+        &silence("globex"),
+    )
+    .await;
+    let globex_id = other.json()["silenceID"].as_str().unwrap().to_owned();
+    let listed = get(&gw.url("/api/v2/silences?tenant=acme"), ACME)
+        .await
+        .unwrap()
+        .json();
+    let ids: Vec<&str> = listed
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|s| s["id"].as_str().unwrap())
+        .collect();
+    assert_eq!(ids, [acme_id.as_str()]);
+    let peek = get(
+        &gw.url(&format!("/api/v2/silence/{globex_id}?tenant=acme")),
+        ACME,
+    )
+    .await
+    .unwrap();
+    assert_eq!(peek.status, StatusCode::FORBIDDEN);
+    let mut takeover = silence("acme");
+    takeover["id"] = json!(globex_id);
+    let update = json_send(
+        Method::POST,
+        &gw.url("/api/v2/silences?tenant=acme"),
+        ACME,
+        &takeover,
+    )
+    .await;
+    assert_eq!(update.status, StatusCode::FORBIDDEN, "{}", update.text());
+    let expire = send(
+        Method::DELETE,
+        &gw.url(&format!("/api/v2/silence/{globex_id}?tenant=acme")),
+        ACME,
+        Bytes::new(),
+    )
+    .await
+    .unwrap();
+    assert_eq!(expire.status, StatusCode::FORBIDDEN);
+    let missing = send(
+        Method::DELETE,
+        &gw.url("/api/v2/silence/00000000-0000-0000-0000-000000000000?tenant=acme"),
+        ACME,
+        Bytes::new(),
+    )
+    .await
+    .unwrap();
+    assert_eq!(missing.status, StatusCode::NOT_FOUND);
+    let globex_state = get(&format!("{}/api/v2/silence/{globex_id}", am.url()), &[])
+        .await
+        .unwrap()
+        .json();
+    assert_eq!(globex_state["status"]["state"], "active");
+
+    // Its own silence: read and expired.
+    let own = get(
+        &gw.url(&format!("/api/v2/silence/{acme_id}?tenant=acme")),
+        ACME,
+    )
+    .await
+    .unwrap();
+    assert_eq!(own.status, StatusCode::OK);
+    let expire = send(
+        Method::DELETE,
+        &gw.url(&format!("/api/v2/silence/{acme_id}?tenant=acme")),
+        ACME,
+        Bytes::new(),
+    )
+    .await
+    .unwrap();
+    assert_eq!(expire.status, StatusCode::OK, "{}", expire.text());
+    let acme_state = get(&format!("{}/api/v2/silence/{acme_id}", am.url()), &[])
+        .await
+        .unwrap()
+        .json();
+    assert_eq!(acme_state["status"]["state"], "expired");
+
+    // Not tenant-scoped: not served.
+    for path in ["/api/v2/status", "/api/v2/receivers"] {
+        assert_eq!(
+            get(&gw.url(&format!("{path}?tenant=acme")), ACME)
+                .await
+                .unwrap()
+                .status,
+            StatusCode::NOT_FOUND
+        );
+    }
+}
+
+#[tokio::test]
+async fn changing_silences_needs_the_write_permission() {
+    let am = Alertmanager::start().await;
+    let gw = Portcullis::start(&config(&am.url(), r#"["read"]"#)).await;
+    let created = json_send(
+        Method::POST,
+        &gw.url("/api/v2/silences?tenant=acme"),
+        ACME,
+        &silence("acme"),
+    )
+    .await;
+    assert_eq!(created.status, StatusCode::FORBIDDEN);
+    let listed = get(&gw.url("/api/v2/silences?tenant=acme"), ACME)
+        .await
+        .unwrap();
+    assert_eq!(listed.status, StatusCode::OK);
+    let direct = get(&format!("{}/api/v2/silences", am.url()), &[])
+        .await
+        .unwrap()
+        .json();
+    assert_eq!(direct, json!([]), "a denied silence reached Alertmanager");
+}
