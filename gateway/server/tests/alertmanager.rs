@@ -8,41 +8,14 @@ use bytes::Bytes;
 use http::{Method, StatusCode};
 use serde_json::{Value, json};
 use support::alertmanager::Alertmanager;
+use support::config::{ALLOWLIST, GatewayConfig};
 use support::{Portcullis, get, send};
 
 fn config(upstream: &str, permissions: &str) -> String {
-    format!(
-        r#"
-[server]
-listen = "{{listen}}"
-admin_listen = "{{admin_listen}}"
-
-[identity]
-mode = "bearer"
-
-[tenant]
-source = "param"
-name = "tenant"
-
-[upstreams.alertmanager]
-url = "{upstream}"
-
-[authorizers.demo]
-type = "allowlist"
-subjects = {{ "acme-token" = ["acme"] }}
-permissions = {permissions}
-
-[enforcers.namespace]
-type = "promql"
-label = "namespace"
-
-[[routes]]
-api = "alertmanager"
-upstream = "alertmanager"
-authorizer = "demo"
-enforcers = ["namespace"]
-"#
-    )
+    let authorizer = format!("{ALLOWLIST}\npermissions = {permissions}");
+    GatewayConfig::new("alertmanager", upstream)
+        .authorizer(&authorizer)
+        .render()
 }
 
 const ACME: &[(&str, &str)] = &[("authorization", "Bearer acme-token")];

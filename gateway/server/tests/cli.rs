@@ -19,8 +19,10 @@ fn portcullis(args: &[&str]) -> std::process::Output {
 fn every_example_configuration_is_valid() {
     let mut checked = 0;
     for entry in std::fs::read_dir(repo_root().join("examples")).unwrap() {
-        let file = entry.unwrap().path().join("portcullis.toml");
-        if !file.is_file() {
+        let dir = entry.unwrap().path();
+        let file = dir.join("portcullis.toml");
+        // The custom authorizer's configuration needs its own binary, which checks it.
+        if !file.is_file() || dir.ends_with("custom-authorizer") {
             continue;
         }
         let output = portcullis(&["check-config", file.to_str().unwrap()]);

@@ -4,43 +4,17 @@
 mod support;
 
 use http::StatusCode;
+use support::config::GatewayConfig;
 use support::recorder::Recorder;
 use support::{Portcullis, enc, get, post_form, send};
 
 const ACME: &[(&str, &str)] = &[("authorization", "Bearer acme-token")];
 
 fn config(upstream: &str, tenant: &str) -> String {
-    format!(
-        r#"
-[server]
-listen = "{{listen}}"
-admin_listen = "{{admin_listen}}"
-max_body_bytes = 65536
-
-[identity]
-mode = "bearer"
-
-[tenant]
-{tenant}
-
-[upstreams.recorder]
-url = "{upstream}"
-
-[authorizers.demo]
-type = "allowlist"
-subjects = {{ "acme-token" = ["acme"], "ops-token" = ["acme", "globex"] }}
-
-[enforcers.namespace]
-type = "promql"
-label = "namespace"
-
-[[routes]]
-api = "prometheus"
-upstream = "recorder"
-authorizer = "demo"
-enforcers = ["namespace"]
-"#
-    )
+    GatewayConfig::new("prometheus", upstream)
+        .server("max_body_bytes = 65536")
+        .tenant(tenant)
+        .render()
 }
 
 async fn stack(tenant: &str) -> (Recorder, Portcullis) {

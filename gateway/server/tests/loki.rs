@@ -5,6 +5,7 @@ mod support;
 
 use futures_util::{SinkExt, StreamExt};
 use http::StatusCode;
+use support::config::GatewayConfig;
 use support::recorder::Recorder;
 use support::{Portcullis, enc, get, post_form};
 use tokio_tungstenite::tungstenite::Message;
@@ -14,42 +15,13 @@ const ACME: &[(&str, &str)] = &[("authorization", "Bearer acme-token")];
 const OPS: &[(&str, &str)] = &[("authorization", "Bearer ops-token")];
 
 fn config(upstream: &str) -> String {
-    format!(
-        r#"
-[server]
-listen = "{{listen}}"
-admin_listen = "{{admin_listen}}"
-
-[identity]
-mode = "bearer"
-
-[tenant]
-source = "param"
-name = "tenant"
-multi = true
-
-[upstreams.loki]
-url = "{upstream}"
-
-[authorizers.demo]
-type = "allowlist"
-subjects = {{ "acme-token" = ["acme"], "ops-token" = ["acme", "globex"] }}
-
-[enforcers.namespace]
-type = "logql"
-label = "namespace"
-
-[enforcers.org_id]
-type = "tenant_header"
-header = "X-Scope-OrgID"
-
-[[routes]]
-api = "loki"
-upstream = "loki"
-authorizer = "demo"
-enforcers = ["namespace", "org_id"]
-"#
-    )
+    GatewayConfig::new("loki", upstream)
+        .tenant_also("multi = true")
+        .enforcer(
+            "org_id",
+            "type = \"tenant_header\"\nheader = \"X-Scope-OrgID\"",
+        )
+        .render()
 }
 
 async fn stack() -> (Recorder, Portcullis) {

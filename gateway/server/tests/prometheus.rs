@@ -4,43 +4,14 @@
 mod support;
 
 use http::StatusCode;
+use support::config::GatewayConfig;
 use support::{Portcullis, Prometheus, enc, end, get, namespaces, post_form};
 
 fn config(upstream: &str, tenant_extra: &str) -> String {
-    format!(
-        r#"
-[server]
-listen = "{{listen}}"
-admin_listen = "{{admin_listen}}"
-
-[identity]
-mode = "bearer"
-
-[tenant]
-source = "param"
-name = "tenant"
-{tenant_extra}
-
-[upstreams.prometheus]
-url = "{upstream}"
-timeout = "10s"
-
-[authorizers.demo]
-type = "allowlist"
-subjects = {{ "acme-token" = ["acme"], "ops-token" = ["acme", "globex"] }}
-
-[enforcers.namespace]
-type = "promql"
-label = "namespace"
-
-[[routes]]
-api = "prometheus"
-upstream = "prometheus"
-authorizer = "demo"
-enforcers = ["namespace"]
-passthrough = ["/api/v1/status/buildinfo"]
-"#
-    )
+    GatewayConfig::new("prometheus", upstream)
+        .tenant_also(tenant_extra)
+        .route(r#"passthrough = ["/api/v1/status/buildinfo"]"#)
+        .render()
 }
 
 async fn stack(tenant_extra: &str) -> (Prometheus, Portcullis) {

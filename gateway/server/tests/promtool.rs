@@ -5,42 +5,14 @@ mod support;
 
 use std::process::Command;
 
+use support::config::GatewayConfig;
 use support::{Portcullis, Prometheus, end, go_bin, tool};
 
+/// promtool cannot add a query parameter: the caller's tenants come from the authorizer.
 fn config(upstream: &str) -> String {
-    format!(
-        r#"
-[server]
-listen = "{{listen}}"
-admin_listen = "{{admin_listen}}"
-
-[identity]
-mode = "bearer"
-
-# promtool cannot add a query parameter: the caller's tenants come from the authorizer.
-[tenant]
-source = "param"
-name = "tenant"
-when_missing = "lookup"
-
-[upstreams.prometheus]
-url = "{upstream}"
-
-[authorizers.demo]
-type = "allowlist"
-subjects = {{ "acme-token" = ["acme"] }}
-
-[enforcers.namespace]
-type = "promql"
-label = "namespace"
-
-[[routes]]
-api = "prometheus"
-upstream = "prometheus"
-authorizer = "demo"
-enforcers = ["namespace"]
-"#
-    )
+    GatewayConfig::new("prometheus", upstream)
+        .tenant_also(r#"when_missing = "lookup""#)
+        .render()
 }
 
 fn promtool(args: &[&str], http_config: &std::path::Path) -> String {

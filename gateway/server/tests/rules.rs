@@ -6,6 +6,7 @@ mod support;
 use std::time::Duration;
 
 use http::StatusCode;
+use support::config::GatewayConfig;
 use support::{Portcullis, Prometheus, get};
 
 const RULES: &str = r#"
@@ -30,37 +31,7 @@ groups:
 "#;
 
 fn config(upstream: &str) -> String {
-    format!(
-        r#"
-[server]
-listen = "{{listen}}"
-admin_listen = "{{admin_listen}}"
-
-[identity]
-mode = "bearer"
-
-[tenant]
-source = "param"
-name = "tenant"
-
-[upstreams.prometheus]
-url = "{upstream}"
-
-[authorizers.demo]
-type = "allowlist"
-subjects = {{ "acme-token" = ["acme"] }}
-
-[enforcers.namespace]
-type = "promql"
-label = "namespace"
-
-[[routes]]
-api = "prometheus"
-upstream = "prometheus"
-authorizer = "demo"
-enforcers = ["namespace"]
-"#
-    )
+    GatewayConfig::new("prometheus", upstream).render()
 }
 
 const ACME: &[(&str, &str)] = &[

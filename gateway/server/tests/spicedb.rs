@@ -6,45 +6,18 @@ mod support;
 
 use http::StatusCode;
 use portcullis_authorizer_spicedb::testing::SpiceDb;
+use support::config::GatewayConfig;
 use support::{Portcullis, Prometheus, enc, end, get, namespaces};
 
 fn config(upstream: &str, spicedb: &SpiceDb) -> String {
-    format!(
-        r#"
-[server]
-listen = "{{listen}}"
-admin_listen = "{{admin_listen}}"
-
-[identity]
-mode = "bearer"
-
-[tenant]
-source = "param"
-name = "tenant"
-multi = true
-when_missing = "lookup"
-
-[upstreams.prometheus]
-url = "{upstream}"
-
-[authorizers.spicedb]
-type = "spicedb"
-{section}
-timeout = "1s"
-lookup = true
-
-[enforcers.namespace]
-type = "promql"
-label = "namespace"
-
-[[routes]]
-api = "prometheus"
-upstream = "prometheus"
-authorizer = "spicedb"
-enforcers = ["namespace"]
-"#,
-        section = spicedb.config_toml(),
-    )
+    let authorizer = format!(
+        "type = \"spicedb\"\n{}timeout = \"1s\"\nlookup = true",
+        spicedb.config_toml()
+    );
+    GatewayConfig::new("prometheus", upstream)
+        .tenant_also("multi = true\nwhen_missing = \"lookup\"")
+        .authorizer(&authorizer)
+        .render()
 }
 
 fn query(tenants: &str) -> String {

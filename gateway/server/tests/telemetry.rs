@@ -4,50 +4,22 @@
 mod support;
 
 use http::StatusCode;
+use support::config::GatewayConfig;
 use support::jaeger::{Jaeger, Span};
 use support::{Portcullis, Prometheus, enc, end, get};
 
 const TOKEN: &str = "tok-3f9a1c77";
 
 fn config(upstream: &str, otlp: &str) -> String {
-    format!(
-        r#"
-[server]
-listen = "{{listen}}"
-admin_listen = "{{admin_listen}}"
-
-[identity]
-mode = "bearer"
-
-[tenant]
-source = "param"
-name = "tenant"
-
-[upstreams.prometheus]
-url = "{upstream}"
-
-[authorizers.demo]
-type = "allowlist"
-subjects = {{ "{TOKEN}" = ["acme"] }}
-
-[enforcers.namespace]
-type = "promql"
-label = "namespace"
-
-[[routes]]
-api = "prometheus"
-upstream = "prometheus"
-authorizer = "demo"
-enforcers = ["namespace"]
-
-[telemetry]
-otlp_endpoint = "{otlp}"
-service_name = "portcullis-test"
-
-[audit]
-allow_level = "info"
-"#
-    )
+    let authorizer = format!("type = \"allowlist\"\nsubjects = {{ \"{TOKEN}\" = [\"acme\"] }}");
+    let telemetry = format!(
+        "[telemetry]\notlp_endpoint = \"{otlp}\"\nservice_name = \"portcullis-test\"\n\n\
+         [audit]\nallow_level = \"info\"\n"
+    );
+    GatewayConfig::new("prometheus", upstream)
+        .authorizer(&authorizer)
+        .extra(&telemetry)
+        .render()
 }
 
 fn query(tenant: &str) -> String {

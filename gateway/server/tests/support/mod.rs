@@ -4,6 +4,7 @@
 #![allow(dead_code)]
 
 pub mod alertmanager;
+pub mod config;
 pub mod jaeger;
 pub mod recorder;
 
