@@ -6,7 +6,7 @@ use std::path::Path;
 use std::sync::Arc;
 
 use http::HeaderName;
-use portcullis_api::{Authorizer, Enforcer, PluginContext, Section};
+use portcullis_api::{Authorizer, BuildError, Enforcer, PluginContext, Section};
 
 use super::{Gateway, Route};
 use crate::authn::Authenticator;
@@ -135,8 +135,34 @@ fn build_upstreams(config: &Config, problems: &mut Problems<'_>) -> BTreeMap<Str
     built
 }
 
-fn plugin_section(kind: &str, name: &str, plugin: &PluginConfig) -> Section {
-    Section::new(format!("{kind}.{name}"), plugin.settings.clone())
+/// Builds every plugin of one kind (`authorizers` or `enforcers`) through `build`, which answers
+/// `None` for a `type` no factory is registered under.
+fn build_plugins<T: ?Sized>(
+    kind: &str,
+    sections: &BTreeMap<String, PluginConfig>,
+    known: &[&str],
+    build: impl Fn(&str, &Section) -> Option<Result<Arc<T>, BuildError>>,
+    problems: &mut Problems<'_>,
+) -> BTreeMap<String, Arc<T>> {
+    let mut built = BTreeMap::new();
+    for (name, plugin) in sections {
+        if !check_name(kind, name, problems) {
+            continue;
+        }
+        let section = Section::new(format!("{kind}.{name}"), plugin.settings.clone());
+        match build(&plugin.kind, &section) {
+            None => {
+                let known = known.join(", ");
+                let message = format!("unknown type {:?} (known: {known})", plugin.kind);
+                problems.push(format!("{kind}.{name}.type"), message);
+            }
+            Some(Err(err)) => problems.push(err.path, err.message),
+            Some(Ok(plugin)) => {
+                built.insert(name.clone(), plugin);
+            }
+        }
+    }
+    built
 }
 
 fn build_authorizers(
@@ -145,25 +171,12 @@ fn build_authorizers(
     context: &PluginContext,
     problems: &mut Problems<'_>,
 ) -> BTreeMap<String, Arc<dyn Authorizer>> {
-    let mut built = BTreeMap::new();
-    for (name, plugin) in &config.authorizers {
-        if !check_name("authorizers", name, problems) {
-            continue;
-        }
-        let Some(factory) = registry.authorizer_factory(&plugin.kind) else {
-            let known = registry.authorizer_types().join(", ");
-            let message = format!("unknown authorizer type {:?} (known: {known})", plugin.kind);
-            problems.push(format!("authorizers.{name}.type"), message);
-            continue;
-        };
-        match factory.build(&plugin_section("authorizers", name, plugin), context) {
-            Ok(authorizer) => {
-                built.insert(name.clone(), authorizer);
-            }
-            Err(err) => problems.push(err.path, err.message),
-        }
-    }
-    built
+    let build = |kind: &str, section: &Section| {
+        let factory = registry.authorizer_factory(kind)?;
+        Some(factory.build(section, context))
+    };
+    let known = registry.authorizer_types();
+    build_plugins("authorizers", &config.authorizers, &known, build, problems)
 }
 
 fn build_enforcers(
@@ -172,25 +185,12 @@ fn build_enforcers(
     context: &PluginContext,
     problems: &mut Problems<'_>,
 ) -> BTreeMap<String, Arc<dyn Enforcer>> {
-    let mut built = BTreeMap::new();
-    for (name, plugin) in &config.enforcers {
-        if !check_name("enforcers", name, problems) {
-            continue;
-        }
-        let Some(factory) = registry.enforcer_factory(&plugin.kind) else {
-            let known = registry.enforcer_types().join(", ");
-            let message = format!("unknown enforcer type {:?} (known: {known})", plugin.kind);
-            problems.push(format!("enforcers.{name}.type"), message);
-            continue;
-        };
-        match factory.build(&plugin_section("enforcers", name, plugin), context) {
-            Ok(enforcer) => {
-                built.insert(name.clone(), enforcer);
-            }
-            Err(err) => problems.push(err.path, err.message),
-        }
-    }
-    built
+    let build = |kind: &str, section: &Section| {
+        let factory = registry.enforcer_factory(kind)?;
+        Some(factory.build(section, context))
+    };
+    let known = registry.enforcer_types();
+    build_plugins("enforcers", &config.enforcers, &known, build, problems)
 }
 
 /// The named parts built so far, that routes refer to.
