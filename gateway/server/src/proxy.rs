@@ -112,10 +112,7 @@ impl Upstream {
 
     /// Sends `outgoing` and streams the answer back; 502 when unreachable, 504 on timeout.
     pub async fn forward(&self, outgoing: Outgoing) -> Result<Response, GatewayError> {
-        let response = self.send(outgoing).await?;
-        let (mut parts, body) = response.into_parts();
-        strip_hop_by_hop(&mut parts.headers);
-        Ok(Response::from_parts(parts, Body::new(body)))
+        Ok(relay(self.send(outgoing).await?))
     }
 
     /// Sends `outgoing` as a WebSocket upgrade. When the upstream switches protocols, the
@@ -127,17 +124,10 @@ impl Upstream {
         mut outgoing: Outgoing,
         client: hyper::upgrade::OnUpgrade,
     ) -> Result<Response, GatewayError> {
-        outgoing
-            .headers
-            .insert(header::CONNECTION, HeaderValue::from_static("upgrade"));
-        outgoing
-            .headers
-            .insert(header::UPGRADE, HeaderValue::from_static("websocket"));
+        ask_websocket(&mut outgoing.headers);
         let mut response = self.send(outgoing).await?;
         if response.status() != http::StatusCode::SWITCHING_PROTOCOLS {
-            let (mut parts, body) = response.into_parts();
-            strip_hop_by_hop(&mut parts.headers);
-            return Ok(Response::from_parts(parts, Body::new(body)));
+            return Ok(relay(response));
         }
         let upstream = hyper::upgrade::on(&mut response);
         tokio::spawn(async move {
@@ -150,12 +140,7 @@ impl Upstream {
         });
         let (mut parts, _) = response.into_parts();
         strip_hop_by_hop(&mut parts.headers);
-        parts
-            .headers
-            .insert(header::CONNECTION, HeaderValue::from_static("upgrade"));
-        parts
-            .headers
-            .insert(header::UPGRADE, HeaderValue::from_static("websocket"));
+        ask_websocket(&mut parts.headers);
         Ok(Response::from_parts(parts, Body::empty()))
     }
 
@@ -218,6 +203,20 @@ fn tls_config(ca_file: Option<&std::path::Path>) -> Result<rustls::ClientConfig,
         .with_root_certificates(roots)
         .with_no_client_auth();
     Ok(config)
+}
+
+/// The upstream's answer as relayed to the client: its hop-by-hop headers removed, its body
+/// streamed.
+fn relay(response: http::Response<Incoming>) -> Response {
+    let (mut parts, body) = response.into_parts();
+    strip_hop_by_hop(&mut parts.headers);
+    Response::from_parts(parts, Body::new(body))
+}
+
+/// The two hop-by-hop headers of a WebSocket upgrade, which travel on purpose.
+fn ask_websocket(headers: &mut HeaderMap) {
+    headers.insert(header::CONNECTION, HeaderValue::from_static("upgrade"));
+    headers.insert(header::UPGRADE, HeaderValue::from_static("websocket"));
 }
 
 /// Removes hop-by-hop headers, including those the `Connection` header names.
