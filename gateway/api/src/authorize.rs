@@ -85,20 +85,27 @@ impl Decision {
 #[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
 #[non_exhaustive]
 pub enum AuthzError {
-    /// The policy source is unreachable, slow or overloaded: 503, and the caller may retry.
+    /// The policy source is unreachable, slow or overloaded: 503, and the caller may retry. The
+    /// message is logged and traced (`authz.reason`), never sent to the caller.
     #[error("authorizer unavailable: {0}")]
     Unavailable(String),
-    /// The policy source rejects the question itself (an unknown resource type or permission):
-    /// 500, with a message that names the misconfiguration.
+    /// The policy source rejects the question itself (an unknown resource type or permission),
+    /// or answers in a shape the authorizer does not understand: 500. The message is sent to the
+    /// caller as well as logged, so it names the key to fix and never holds the subject, a
+    /// credential or policy internals.
     #[error("authorizer misconfigured: {0}")]
     Misconfigured(String),
 }
 
 /// Decides which tenants a caller may read.
 ///
-/// Runs once per request, after authentication and tenant parsing, before any enforcer. An
-/// implementation must be cheap to call concurrently; it may cache, but must not widen: for a
-/// [`TenantRequest::Named`] request, allow only tenants that were named.
+/// Runs once per request, after authentication and tenant parsing, before any enforcer, inside
+/// the gateway's `authorize` span: spans the implementation creates are its children (exported to
+/// OpenTelemetry when their target starts with `portcullis`). An implementation must be cheap to
+/// call concurrently; it may cache, but must not widen: for a [`TenantRequest::Named`] request,
+/// allow only tenants that were named. The gateway puts no time limit on a call: an
+/// implementation that asks a remote source bounds its own wait and answers
+/// [`AuthzError::Unavailable`] past it.
 #[async_trait::async_trait]
 pub trait Authorizer: Send + Sync + 'static {
     /// Decides `request`.

@@ -92,7 +92,8 @@ pub trait AuthorizerFactory: Send + Sync {
     fn type_name(&self) -> &'static str;
 
     /// Builds an authorizer from `section`. Runs once at startup (and for `check-config`); an
-    /// error stops startup and names the section.
+    /// error stops startup and names the section. Check files and values here, but do not
+    /// contact a remote policy source: the gateway should start while it is down.
     fn build(
         &self,
         section: &Section,
