@@ -33,3 +33,6 @@ pub use tenant::{TenantError, TenantRequest, TenantSet};
 
 /// `async_trait`, re-exported so that a plugin implements [`Authorizer`] without naming the crate.
 pub use async_trait::async_trait;
+/// The `toml` crate whose `Table` a [`Section`] holds, so that a plugin's tests build sections
+/// without matching its version.
+pub use toml;

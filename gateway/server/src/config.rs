@@ -64,6 +64,10 @@ pub struct ServerConfig {
     /// On SIGTERM or Ctrl-C, how long in-flight requests may take to finish.
     #[serde(with = "humantime_serde")]
     pub shutdown_grace: Duration,
+    /// The longest an authorizer may take to decide, whatever its own timeouts; past it the
+    /// request is answered 503 and nothing is forwarded.
+    #[serde(with = "humantime_serde")]
+    pub authorize_timeout: Duration,
 }
 
 impl Default for ServerConfig {
@@ -75,6 +79,7 @@ impl Default for ServerConfig {
             header_timeout: Duration::from_secs(10),
             body_timeout: Duration::from_secs(30),
             shutdown_grace: Duration::from_secs(10),
+            authorize_timeout: Duration::from_secs(10),
         }
     }
 }

@@ -42,6 +42,7 @@ pub struct Gateway {
     routes: Vec<Route>,
     max_body_bytes: usize,
     body_timeout: Duration,
+    authorize_timeout: Duration,
     upstreams: BTreeMap<String, Upstream>,
     authorizers: BTreeMap<String, Arc<dyn Authorizer>>,
     metrics: Metrics,
@@ -418,11 +419,13 @@ impl Gateway {
 
         let request = AuthzRequest::new(identity, tenants, permission, endpoint.template);
         let started = Instant::now();
-        let answer = route
+        let deciding = route
             .authorizer
             .authorize(&request)
-            .instrument(span.clone())
-            .await;
+            .instrument(span.clone());
+        let answer = tokio::time::timeout(self.authorize_timeout, deciding)
+            .await
+            .unwrap_or_else(|_| Err(AuthzError::Unavailable("the authorizer timed out".into())));
         let took = started.elapsed();
         span.record("authz.duration_ms", took.as_secs_f64() * 1000.0);
 

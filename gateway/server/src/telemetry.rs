@@ -18,7 +18,7 @@ use portcullis_api::Subject;
 use serde::Deserialize;
 use tracing_opentelemetry::OpenTelemetrySpanExt;
 use tracing_subscriber::Layer;
-use tracing_subscriber::filter::{EnvFilter, Targets, filter_fn};
+use tracing_subscriber::filter::{EnvFilter, LevelFilter, Targets, filter_fn};
 use tracing_subscriber::layer::SubscriberExt;
 use tracing_subscriber::util::SubscriberInitExt;
 
@@ -136,8 +136,7 @@ pub fn init(
     telemetry: Option<&TelemetryConfig>,
     audit: &AuditConfig,
 ) -> anyhow::Result<TelemetryGuard> {
-    let filter =
-        EnvFilter::try_from_env("PORTCULLIS_LOG").unwrap_or_else(|_| EnvFilter::new("info"));
+    let filter = env_filter();
     let not_audit = filter_fn(|meta| meta.target() != AUDIT_TARGET);
     let logs = tracing_subscriber::fmt::layer().with_writer(std::io::stderr);
     let logs = match format {
@@ -148,13 +147,16 @@ pub fn init(
         .into_iter()
         .max_by_key(|l| rank(*l));
     let audit_filter = Targets::new().with_target(AUDIT_TARGET, to_filter(audit_levels));
+    // Audit lines are log lines too: one at debug shows only when PORTCULLIS_LOG lets debug in.
+    let audit_log_filter = env_filter();
     let audit_layer = tracing_subscriber::fmt::layer()
         .json()
         .flatten_event(true)
         .with_current_span(false)
         .with_span_list(false)
         .with_writer(std::io::stderr)
-        .with_filter(audit_filter);
+        .with_filter(audit_filter)
+        .with_filter(audit_log_filter);
 
     let provider = match telemetry.and_then(|t| t.otlp_endpoint.as_deref().map(|e| (t, e))) {
         Some((config, endpoint)) => Some(tracer_provider(config, endpoint)?),
@@ -162,11 +164,26 @@ pub fn init(
     };
     let otel = provider.as_ref().map(|provider| {
         let tracer = provider.tracer("portcullis");
+        // Spans of the gateway and of plugins, whatever their crate; not the HTTP and gRPC
+        // libraries' own, which would bury the decision under connection plumbing.
+        let libraries = [
+            "h2",
+            "hyper",
+            "hyper_util",
+            "tower",
+            "tonic",
+            "rustls",
+            "opentelemetry",
+        ]
+        .into_iter()
+        .fold(
+            Targets::new().with_default(LevelFilter::TRACE),
+            |targets, library| targets.with_target(library, LevelFilter::OFF),
+        );
         tracing_opentelemetry::layer()
             .with_tracer(tracer)
-            .with_filter(filter_fn(|meta| {
-                meta.is_span() && meta.target().starts_with("portcullis")
-            }))
+            .with_filter(filter_fn(|meta| meta.is_span()))
+            .with_filter(libraries)
     });
     opentelemetry::global::set_text_map_propagator(TraceContextPropagator::new());
 
@@ -178,6 +195,12 @@ pub fn init(
     Ok(TelemetryGuard { provider })
 }
 
+/// The log filter of `PORTCULLIS_LOG` (e.g. `debug`, `info,portcullis::audit=warn`); `info`
+/// when unset or invalid.
+fn env_filter() -> EnvFilter {
+    EnvFilter::try_from_env("PORTCULLIS_LOG").unwrap_or_else(|_| EnvFilter::new("info"))
+}
+
 fn rank(level: AuditLevel) -> u8 {
     match level {
         AuditLevel::Off => 0,
@@ -187,8 +210,7 @@ fn rank(level: AuditLevel) -> u8 {
     }
 }
 
-fn to_filter(level: Option<AuditLevel>) -> tracing_subscriber::filter::LevelFilter {
-    use tracing_subscriber::filter::LevelFilter;
+fn to_filter(level: Option<AuditLevel>) -> LevelFilter {
     match level {
         None | Some(AuditLevel::Off) => LevelFilter::OFF,
         Some(AuditLevel::Debug) => LevelFilter::DEBUG,

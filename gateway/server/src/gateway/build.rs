@@ -70,6 +70,7 @@ impl Gateway {
             routes,
             max_body_bytes: config.server.max_body_bytes,
             body_timeout: config.server.body_timeout,
+            authorize_timeout: config.server.authorize_timeout,
             upstreams,
             authorizers,
             metrics: Metrics::new(),
@@ -209,14 +210,15 @@ fn build_route(
 ) -> Option<Route> {
     let (language, endpoints) = routes::endpoints(config.api);
     let upstream = built.upstreams.get(&config.upstream).cloned();
-    if upstream.is_none() {
+    // A section that exists but failed to build has its own problem already.
+    if upstream.is_none() && !whole.upstreams.contains_key(&config.upstream) {
         problems.push(
             format!("{path}.upstream"),
             format!("no upstream {:?}", config.upstream),
         );
     }
     let authorizer = built.authorizers.get(&config.authorizer).cloned();
-    if authorizer.is_none() {
+    if authorizer.is_none() && !whole.authorizers.contains_key(&config.authorizer) {
         let message = format!("no authorizer {:?}", config.authorizer);
         problems.push(format!("{path}.authorizer"), message);
     }
@@ -228,6 +230,7 @@ fn build_route(
                 format!("{path}.enforcers[{i}]"),
                 format!("enforcer {name:?} cannot enforce {language:?} queries"),
             ),
+            None if whole.enforcers.contains_key(name) => {}
             None => problems.push(
                 format!("{path}.enforcers[{i}]"),
                 format!("no enforcer {name:?}"),
