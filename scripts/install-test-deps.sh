@@ -62,9 +62,10 @@ jaeger_install() {
   echo "jaeger@$JAEGER_VERSION" > "$stamp"
 }
 
-apt_install prometheus prometheus-alertmanager python3 curl
+apt_install prometheus prometheus-alertmanager python3 curl wrk
 command -v go >/dev/null || { log "Go is required to build SpiceDB, promtool and Jaeger"; exit 1; }
 go_install spicedb github.com/authzed/spicedb/cmd/spicedb "$SPICEDB_VERSION"
 go_install promtool github.com/prometheus/prometheus/cmd/promtool "$PROMTOOL_VERSION"
+go_install prom-label-proxy github.com/prometheus-community/prom-label-proxy v0.14.0
 jaeger_install
 log "ready"

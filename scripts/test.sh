@@ -1,6 +1,7 @@
 #!/usr/bin/env bash
-# Runs every test of Portcullis: formatting, lints, unit tests, and the integration tests that
-# start a real Prometheus, SpiceDB and Jaeger on loopback. Installs what they need first.
+# Runs every test of Portcullis: formatting, lints, unit and property tests, the integration
+# tests that start a real Prometheus, Alertmanager, SpiceDB, Jaeger and prom-label-proxy on
+# loopback, and a short run of every fuzz target. Installs what they need first.
 set -euo pipefail
 cd "$(dirname "$0")/.."
 
@@ -9,4 +10,5 @@ export PATH="$(go env GOPATH)/bin:$PATH"
 
 cargo fmt --all --check
 cargo clippy --workspace --all-targets --locked -- -D warnings
+scripts/fuzz.sh --smoke
 cargo test --workspace --locked

@@ -45,6 +45,8 @@ mod rule;
 mod walk;
 
 #[cfg(test)]
+mod proptests;
+#[cfg(test)]
 mod tests;
 
 use portcullis_api::TenantSet;

@@ -26,6 +26,9 @@ pub enum GatewayError {
     /// The request itself is malformed.
     #[error("{0}")]
     BadRequest(String),
+    /// The enforced URL would be too long, and the endpoint takes no POST.
+    #[error("the enforced request is too long for a URL")]
+    UriTooLong,
     /// The body is larger than `server.max_body_bytes`.
     #[error("request body too large")]
     PayloadTooLarge,
@@ -64,6 +67,7 @@ impl GatewayError {
             Self::Unauthenticated(_) => StatusCode::UNAUTHORIZED,
             Self::BadRequest(_) => StatusCode::BAD_REQUEST,
             Self::PayloadTooLarge => StatusCode::PAYLOAD_TOO_LARGE,
+            Self::UriTooLong => StatusCode::URI_TOO_LONG,
             Self::UnsupportedMediaType => StatusCode::UNSUPPORTED_MEDIA_TYPE,
             Self::RequestTimeout => StatusCode::REQUEST_TIMEOUT,
             Self::Forbidden => StatusCode::FORBIDDEN,
@@ -81,7 +85,10 @@ impl GatewayError {
             Self::MethodNotAllowed => "method_not_allowed",
             Self::Unauthenticated(_) => "unauthorized",
             Self::Forbidden => "forbidden",
-            Self::BadRequest(_) | Self::PayloadTooLarge | Self::UnsupportedMediaType => "bad_data",
+            Self::BadRequest(_)
+            | Self::PayloadTooLarge
+            | Self::UriTooLong
+            | Self::UnsupportedMediaType => "bad_data",
             Self::RequestTimeout | Self::GatewayTimeout => "timeout",
             Self::AuthzUnavailable | Self::BadGateway => "unavailable",
             Self::AuthzMisconfigured(_) | Self::Internal => "internal",

@@ -82,6 +82,16 @@ enum Resolved<'g> {
     },
 }
 
+/// Headers by which Loki, Mimir, Cortex and Thanos pick the tenants to read: a client's copy is
+/// never forwarded (edge case C16).
+static BACKEND_TENANT_HEADERS: [HeaderName; 2] = [
+    HeaderName::from_static("x-scope-orgid"),
+    HeaderName::from_static("thanos-tenant"),
+];
+
+/// The longest enforced query string forwarded in a URL; upstreams commonly refuse longer ones.
+const MAX_FORWARDED_QUERY_BYTES: usize = 16 * 1024;
+
 /// The largest upstream answer read for filtering.
 const MAX_FILTERED_ANSWER_BYTES: usize = 64 * 1024 * 1024;
 
@@ -203,7 +213,7 @@ impl Gateway {
             alertmanager::add_filter(&mut params, self.label(route)?, &allowed);
         }
 
-        let mut outgoing = self.outgoing(route, &parts, path, &params, &header_edits)?;
+        let mut outgoing = self.outgoing(route, endpoint, &parts, path, &params, &header_edits)?;
         match endpoint.handling {
             Handling::Forward | Handling::AlertFilter => self.forward(route, outgoing).await,
             Handling::WebSocket => {
@@ -649,9 +659,14 @@ impl Gateway {
         Ok(())
     }
 
+    /// The enforced request for the upstream. A query string that outgrows
+    /// [`MAX_FORWARDED_QUERY_BYTES`] once enforced (every selector gains the tenant matcher)
+    /// moves into a POST form where the endpoint takes one, and is otherwise a 414: never
+    /// truncated.
     fn outgoing(
         &self,
         route: &Route,
+        endpoint: &Endpoint,
         parts: &Parts,
         path: String,
         params: &[Param],
@@ -664,27 +679,44 @@ impl Gateway {
             let value = value.parse().map_err(|_| GatewayError::Internal)?;
             headers.insert(name, value);
         }
-        let body = if parts.method == Method::POST {
+        let mut method = parts.method.clone();
+        let mut query = params::encode(params, Location::Url);
+        let mut body = params::encode(params, Location::Body);
+        if query.len() > MAX_FORWARDED_QUERY_BYTES {
+            if !endpoint.methods.contains(&Method::POST) {
+                return Err(GatewayError::UriTooLong);
+            }
+            // Body copies first, then the URL's: the order in which Prometheus reads a form.
+            method = Method::POST;
+            let url = std::mem::take(&mut query);
+            body = [body, url]
+                .into_iter()
+                .filter(|part| !part.is_empty())
+                .collect::<Vec<_>>()
+                .join("&");
+        }
+        if method == Method::POST {
             let form = http::HeaderValue::from_static("application/x-www-form-urlencoded");
             headers.insert(header::CONTENT_TYPE, form);
-            Bytes::from(params::encode(params, Location::Body))
         } else {
             headers.remove(header::CONTENT_TYPE);
-            Bytes::new()
-        };
+            body.clear();
+        }
         Ok(Outgoing {
-            method: parts.method.clone(),
+            method,
             path,
-            query: params::encode(params, Location::Url),
+            query,
             headers,
-            body,
+            body: Bytes::from(body),
         })
     }
 
-    /// The client's headers that may travel upstream: never the tenant header, and the
+    /// The client's headers that may travel upstream: never the tenant header nor a tenant
+    /// header a multi-tenant backend trusts (a `tenant_header` enforcer sets its own), and the
     /// credential only when the upstream is configured to receive it.
     fn forwardable(&self, route: &Route, headers: &HeaderMap) -> HeaderMap {
         let mut drop: Vec<&HeaderName> = self.tenants.header().into_iter().collect();
+        drop.extend(BACKEND_TENANT_HEADERS.iter());
         if !route.upstream.forward_authorization {
             drop.push(self.authn.credential_header());
         }

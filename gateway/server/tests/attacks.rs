@@ -20,6 +20,7 @@ use tokio::io::AsyncWriteExt;
 use tokio::net::TcpStream;
 
 use hardening::{RawAnswer, assert_alive, assert_all_enforced, raw, read_all, vm_rss_kib};
+use support::config::GatewayConfig;
 use support::recorder::Recorder;
 use support::{Portcullis, enc, get, send};
 
@@ -30,40 +31,9 @@ const TOKEN: &str = "Authorization: Bearer acme-token\r\n";
 const PATIENCE: Duration = Duration::from_secs(10);
 
 fn config(upstream: &str) -> String {
-    format!(
-        r#"
-[server]
-listen = "{{listen}}"
-admin_listen = "{{admin_listen}}"
-max_body_bytes = 65536
-header_timeout = "1s"
-body_timeout = "1s"
-
-[identity]
-mode = "bearer"
-
-[tenant]
-source = "param"
-name = "tenant"
-
-[upstreams.recorder]
-url = "{upstream}"
-
-[authorizers.demo]
-type = "allowlist"
-subjects = {{ "acme-token" = ["acme"] }}
-
-[enforcers.namespace]
-type = "promql"
-label = "namespace"
-
-[[routes]]
-api = "prometheus"
-upstream = "recorder"
-authorizer = "demo"
-enforcers = ["namespace"]
-"#
-    )
+    GatewayConfig::new("prometheus", upstream)
+        .server("max_body_bytes = 65536\nheader_timeout = \"1s\"\nbody_timeout = \"1s\"")
+        .render()
 }
 
 async fn stack() -> (Recorder, Portcullis) {
@@ -679,9 +649,12 @@ async fn very_many_parameters_and_copies_are_each_enforced() {
     let path = format!("/api/v1/query?tenant=acme{copies}");
     let answer = request(&gw, Method::POST, &path, &[FORM], &copies[1..]).await;
     assert_eq!(answer.status, StatusCode::OK, "{}", answer.text());
+    // Enforced, the URL's copies outgrow a URL and join the body's in the form.
     let got = upstream.only();
-    assert_eq!(got.url_values("query").len(), 1000);
-    assert_eq!(got.body_values("query").len(), 1000);
+    assert_eq!(
+        got.url_values("query").len() + got.body_values("query").len(),
+        2000
+    );
     upstream.clear();
 
     // Six thousand other parameters travel along; the query among them is enforced.
@@ -696,10 +669,11 @@ async fn very_many_parameters_and_copies_are_each_enforced() {
     let selectors: String = (0..1000)
         .map(|i| format!("&match[]={}", enc(&format!("m{i}{{job=\"j{i}\"}}"))))
         .collect();
-    let path = format!("/api/v1/series?tenant=acme{selectors}");
-    let answer = get(&gw.url(&path), ACME).await.unwrap();
-    assert_eq!(answer.status, StatusCode::OK);
-    assert_eq!(upstream.only().url_values("match[]").len(), 1000);
+    let form = format!("tenant=acme{selectors}");
+    let answer = request(&gw, Method::POST, "/api/v1/series", &[FORM], &form).await;
+    assert_eq!(answer.status, StatusCode::OK, "{}", answer.text());
+    assert_eq!(upstream.only().body_values("match[]").len(), 1000);
+    upstream.clear();
 
     // Separators only.
     let answer = request(
@@ -711,6 +685,35 @@ async fn very_many_parameters_and_copies_are_each_enforced() {
     )
     .await;
     assert_eq!(answer.status, StatusCode::OK);
+    finish(&upstream, &mut gw).await;
+}
+
+// Edge case C19: enforcement lengthens a query; a GET whose enforced URL no longer fits a URI
+// must get a clear 414 (or travel another way), not a 500.
+#[tokio::test]
+async fn a_get_that_outgrows_the_uri_limit_is_414_not_500() {
+    let (upstream, mut gw) = stack().await;
+    let selectors: String = (0..1000)
+        .map(|i| format!("&match[]={}", enc(&format!("m{i}{{job=\"j{i}\"}}"))))
+        .collect();
+    let query = vec!["up"; 3000].join(" or ");
+    for path in [
+        format!("/api/v1/series?tenant=acme{selectors}"),
+        format!("/api/v1/query?tenant=acme&query={}", enc(&query)),
+    ] {
+        assert!(path.len() < 60_000, "the request itself fits");
+        let answer = get(&gw.url(&path), ACME).await.unwrap();
+        let status = answer.status;
+        assert!(
+            status == StatusCode::URI_TOO_LONG || status == StatusCode::OK,
+            "{}: {status} {}",
+            &path[..30],
+            answer.text()
+        );
+        if status == StatusCode::URI_TOO_LONG {
+            assert_eq!(answer.json()["status"], "error");
+        }
+    }
     finish(&upstream, &mut gw).await;
 }
 
@@ -813,46 +816,156 @@ async fn memory_stays_bounded_under_bursts_of_hostile_requests() {
     finish(&upstream, &mut gw).await;
 }
 
-/// 400 hostile requests, 32 at a time: large bodies, deep and long queries, many parameters,
-/// large headers, bodies that stop.
+/// 300 hostile requests, 32 at a time: large bodies, deep queries, many parameters, large
+/// headers, bodies that stop half-way.
 async fn burst(gw: &Portcullis) {
     let port = gw.port;
     let url = gw.url("/api/v1/query");
     let mut tasks = tokio::task::JoinSet::new();
-    for i in 0..400 {
+    for i in 0..300 {
         if tasks.len() >= 32 {
             tasks.join_next().await;
         }
         let url = url.clone();
         tasks.spawn(async move {
-            let form = |query: String| Bytes::from(format!("tenant=acme&query={}", enc(&query)));
             let headers = [ACME[0], FORM];
-            let _ = match i % 5 {
-                0 => send(Method::POST, &url, &headers, form(vec!["up"; 4_000].join(" or "))).await,
+            let body = match i % 5 {
+                0 => format!("tenant=acme&query=up&pad={}", "a".repeat(64_000)),
                 1 => {
                     let deep = format!("{}up{}", "(".repeat(20_000), ")".repeat(20_000));
-                    send(Method::POST, &url, &headers, form(deep)).await
+                    format!("tenant=acme&query={}", enc(&deep))
                 }
-                2 => {
-                    let big = format!("tenant=acme&query=up&pad={}", "a".repeat(64_000));
-                    send(Method::POST, &url, &headers, Bytes::from(big)).await
-                }
+                2 => (0..4_000).map(|i| format!("p{i}=v&")).collect::<String>() + "tenant=acme&query=up",
                 3 => {
                     let huge = "h".repeat(60_000);
                     let headers = [ACME[0], ("x-pad", huge.as_str())];
-                    send(Method::GET, &format!("{url}?tenant=acme&query=up"), &headers, Bytes::new())
-                        .await
+                    let _ = send(Method::GET, &format!("{url}?tenant=acme&query=up"), &headers, Bytes::new())
+                        .await;
+                    return;
                 }
                 _ => {
                     let stalled = format!(
                         "POST /api/v1/query HTTP/1.1\r\nHost: gw\r\n{TOKEN}Content-Length: 60000\r\n\
-                         Content-Type: application/x-www-form-urlencoded\r\n\r\nquery=up"
+                         Content-Type: application/x-www-form-urlencoded\r\nConnection: close\r\n\r\n\
+                         query=up"
                     );
                     raw(port, stalled.as_bytes(), PATIENCE).await;
                     return;
                 }
             };
+            let _ = send(Method::POST, &url, &headers, Bytes::from(body)).await;
         });
     }
     while tasks.join_next().await.is_some() {}
+}
+
+// === Loki ===
+
+fn loki_config(upstream: &str) -> String {
+    GatewayConfig::new("loki", upstream)
+        .enforcer(
+            "org_id",
+            "type = \"tenant_header\"\nheader = \"X-Scope-OrgID\"",
+        )
+        .render()
+}
+
+/// Asserts every request the Loki upstream received reads only acme: its queries and stream
+/// selectors enforced, and exactly one `X-Scope-OrgID`, acme's.
+fn assert_loki_enforced(recorder: &Recorder) {
+    for got in recorder.received() {
+        let org_ids: Vec<_> = got.headers.get_all("x-scope-orgid").iter().collect();
+        assert_eq!(org_ids, ["acme"], "{got:?}");
+        let selector = !got.path.ends_with("/query") && !got.path.ends_with("/query_range");
+        let mut texts = Vec::new();
+        for name in ["query", "match[]", "match"] {
+            texts.extend(got.url_values(name));
+            texts.extend(got.body_values(name));
+        }
+        assert!(!texts.is_empty(), "nothing to enforce in {got:?}");
+        for text in &texts {
+            let enforced = hardening::is_logql_enforced(text, &["acme"], selector);
+            assert!(enforced, "unenforced {text:?} on {}", got.path);
+        }
+        assert!(got.url_values("tenant").is_empty() && got.body_values("tenant").is_empty());
+        assert!(!got.headers.contains_key("authorization"));
+    }
+}
+
+#[tokio::test]
+async fn loki_requests_cannot_choose_their_org_id_or_hide_a_selector() {
+    let upstream = Recorder::start().await;
+    let mut gw = Portcullis::start(&loki_config(&upstream.url)).await;
+    let org = [("x-scope-orgid", "victim|acme")];
+    let hop = [("connection", "X-Scope-OrgID"), ("x-scope-orgid", "victim")];
+    let queries = [
+        r#"{app="api"}"#,
+        r#"{app="api", namespace="victim"} |= "{namespace=\"victim\"}""#,
+        "{app=\"api\"} # {namespace=\"victim\"}\n or {namespace=~\".+\"}",
+        r#"sum by (namespace) (count_over_time({namespace!="acme"} | json | line_format "{{.x}}" [5m]))"#,
+        r#"{app="api"} | label_format namespace="victim""#,
+        "{app=`a`} /* } {namespace=\"victim\"} */",
+    ];
+    for query in queries {
+        for headers in [&org[..], &hop[..]] {
+            let path = format!("/loki/api/v1/query_range?tenant=acme&query={}", enc(query));
+            let answer = request(&gw, Method::GET, &path, headers, "").await;
+            assert!(
+                answer.status == StatusCode::OK || answer.status == StatusCode::BAD_REQUEST,
+                "{query}: {} {}",
+                answer.status,
+                answer.text()
+            );
+        }
+    }
+    // Both spellings of the series selector, several of each, in the URL and the body.
+    let both = format!(
+        "tenant=acme&match={}&match[]={}&match[]={}",
+        enc(r#"{app="a"}"#),
+        enc(r#"{namespace="victim"}"#),
+        enc("{}")
+    );
+    let answer = request(&gw, Method::POST, "/loki/api/v1/series", &[FORM], &both).await;
+    assert_eq!(answer.status, StatusCode::OK, "{}", answer.text());
+    let path = format!("/loki/api/v1/series?{both}");
+    let answer = request(&gw, Method::GET, &path, &org, "").await;
+    assert_eq!(answer.status, StatusCode::OK, "{}", answer.text());
+    for path in [
+        "/loki/api/v1/labels?tenant=acme",
+        "/loki/api/v1/label/namespace/values?tenant=acme",
+        "/loki/api/v1/index/volume?tenant=acme",
+    ] {
+        let answer = request(&gw, Method::GET, path, &org, "").await;
+        assert_eq!(answer.status, StatusCode::OK, "{path}: {}", answer.text());
+    }
+    // Tenants twice, and paths that are not served.
+    let twice = format!(
+        "/loki/api/v1/query?tenant=acme&tenant=victim&query={}",
+        enc("{a=\"b\"}")
+    );
+    let answer = request(&gw, Method::GET, &twice, &[], "").await;
+    assert_eq!(answer.status, StatusCode::BAD_REQUEST);
+    for path in [
+        "/loki/api/v1/push",
+        "/loki/api/v1/query/",
+        "/loki/api/v1/rules",
+        "/loki/api/v1/delete",
+    ] {
+        let answer = request(
+            &gw,
+            Method::POST,
+            &format!("{path}?tenant=acme"),
+            &[FORM],
+            "",
+        )
+        .await;
+        assert_eq!(answer.status, StatusCode::NOT_FOUND, "{path}");
+    }
+    assert_loki_enforced(&upstream);
+    assert!(
+        upstream.received().len() >= 10,
+        "{:?}",
+        upstream.received().len()
+    );
+    assert_alive(&mut gw).await;
 }
