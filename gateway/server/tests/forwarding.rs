@@ -128,10 +128,20 @@ async fn c04_label_endpoints_get_the_tenant_selector() {
 async fn c16_tenant_header_is_not_smuggled() {
     let (upstream, gw) = stack("source = \"header\"\nname = \"X-Tenant\"").await;
     let url = gw.url("/api/v1/query?query=up");
-    let ok = get(&url, &[ACME[0], ("x-tenant", "acme")]).await.unwrap();
+    let smuggled = [
+        ACME[0],
+        ("x-tenant", "acme"),
+        ("x-scope-orgid", "victim"),
+        ("thanos-tenant", "victim"),
+    ];
+    let ok = get(&url, &smuggled).await.unwrap();
     assert_eq!(ok.status, StatusCode::OK, "{}", ok.text());
     let got = upstream.only();
     assert!(!got.headers.contains_key("x-tenant"));
+    // Headers a multi-tenant backend would trust never travel from the client, with or without
+    // a tenant_header enforcer on the route.
+    assert!(!got.headers.contains_key("x-scope-orgid"));
+    assert!(!got.headers.contains_key("thanos-tenant"));
     assert_eq!(got.url_values("query"), ["up{namespace=\"acme\"}"]);
     for headers in [
         vec![ACME[0], ("x-tenant", "acme"), ("x-tenant", "victim")],
