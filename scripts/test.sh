@@ -11,4 +11,13 @@ export PATH="$(go env GOPATH)/bin:$PATH"
 cargo fmt --all --check
 cargo clippy --workspace --all-targets --locked -- -D warnings
 scripts/fuzz.sh --smoke
-cargo test --workspace --locked
+
+# cargo's own last line is a doc-test summary that may count no test: close with the totals.
+log=$(mktemp)
+trap 'rm -f "$log"' EXIT
+status=0
+cargo test --workspace --locked 2>&1 | tee "$log" || status=$?
+passed=$(grep -Eo '[0-9]+ passed' "$log" | awk '{n += $1} END {print n + 0}')
+failed=$(grep -Eo '[0-9]+ failed' "$log" | awk '{n += $1} END {print n + 0}')
+echo "tests: $passed passed, $failed failed"
+exit "$status"
