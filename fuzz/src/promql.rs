@@ -2,9 +2,10 @@
 //! matcher in every selector, meaning the same query otherwise, and stable under a second pass.
 
 use portcullis_api::{EnforceError, TenantSet};
+use portcullis_enforcer_promql::syntax::parse;
 use portcullis_enforcer_promql::{EnforcerConfig, PromqlEnforcer};
 use promql_parser::label::{MatchOp, Matcher};
-use promql_parser::parser::{BinModifier, Expr, LabelModifier, VectorSelector, parse};
+use promql_parser::parser::{BinModifier, Expr, LabelModifier, VectorSelector};
 
 const LABEL: &str = "namespace";
 

@@ -10,7 +10,7 @@
 //! unenforced:
 //!
 //! 1. a scan of the raw text against size, bracket-depth and operator-count limits;
-//! 2. parsing with promql-parser;
+//! 2. parsing with promql-parser, contained so that no input can panic through it ([`syntax`]);
 //! 3. an exhaustive walk that enforces every selector;
 //! 4. printing, then parsing the printed text again: the upstream receives the text only if it
 //!    parses back to exactly the enforced expression.
@@ -42,6 +42,7 @@ mod limits;
 mod plugin;
 mod print;
 mod rule;
+pub mod syntax;
 mod walk;
 
 #[cfg(test)]
@@ -51,7 +52,7 @@ mod tests;
 
 use portcullis_api::TenantSet;
 use promql_parser::label::{METRIC_NAME, MatchOp, Matcher};
-use promql_parser::parser::{Expr, VectorSelector, parse};
+use promql_parser::parser::{Expr, VectorSelector};
 
 pub use config::{
     ConfigError, DEFAULT_CACHE_ENTRIES, DEFAULT_MAX_DEPTH, DEFAULT_MAX_OPERATORS,
@@ -115,7 +116,7 @@ impl PromqlEnforcer {
 
     fn rewrite_query(&self, query: &str, allowed: &TenantSet) -> cache::Answer {
         self.limits.check(query)?;
-        let mut expr = parse(query).map_err(parse_error)?;
+        let mut expr = syntax::parse(query)?;
 
         let rule = self.rule(allowed)?;
         let selectors = walk::selectors_mut(&mut expr)?;
@@ -183,14 +184,10 @@ fn enforce_selector(
     Ok(())
 }
 
-fn parse_error(message: String) -> EnforceError {
-    EnforceError::Invalid(format!("parse error: {message}"))
-}
-
 /// Parses `text` as Prometheus parses a `match[]` value: a vector selector and nothing else.
 fn parse_selector(text: &str, limits: &Limits) -> Result<VectorSelector, EnforceError> {
     limits.check(text)?;
-    match parse(text).map_err(parse_error)? {
+    match syntax::parse(text)? {
         Expr::VectorSelector(selector) if selector.offset.is_none() && selector.at.is_none() => {
             Ok(selector)
         }

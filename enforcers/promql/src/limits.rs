@@ -96,7 +96,7 @@ impl Shape {
 }
 
 /// The index just past the string literal that opens at `start`, or the end of the input.
-fn skip_string(bytes: &[u8], start: usize) -> usize {
+pub(crate) fn skip_string(bytes: &[u8], start: usize) -> usize {
     let quote = bytes[start];
     let mut at = start + 1;
     while let Some(&byte) = bytes.get(at) {
@@ -110,7 +110,7 @@ fn skip_string(bytes: &[u8], start: usize) -> usize {
 }
 
 /// The index just past the line comment that opens at `start`.
-fn skip_comment(bytes: &[u8], start: usize) -> usize {
+pub(crate) fn skip_comment(bytes: &[u8], start: usize) -> usize {
     let rest = &bytes[start..];
     match rest.iter().position(|&b| b == b'\n' || b == b'\r') {
         Some(end) => start + end + 1,

@@ -7,7 +7,9 @@
 
 use portcullis_api::EnforceError;
 use promql_parser::label::Matcher;
-use promql_parser::parser::{BinModifier, Expr, LabelModifier, parse};
+use promql_parser::parser::{BinModifier, Expr, LabelModifier};
+
+use crate::syntax::parse;
 
 /// The message of a rewrite whose printed text would mean something else.
 pub(crate) const UNFAITHFUL: &str = "query cannot be rewritten faithfully: part of it, such \

@@ -19,9 +19,10 @@
 use proptest::prelude::*;
 use proptest::strategy::Union;
 
+use crate::syntax::parse;
 use portcullis_api::{EnforceError, TenantSet};
 use promql_parser::label::{MatchOp, Matcher};
-use promql_parser::parser::{BinModifier, Expr, LabelModifier, VectorSelector, parse};
+use promql_parser::parser::{BinModifier, Expr, LabelModifier, VectorSelector};
 
 use crate::{EnforcerConfig, PromqlEnforcer};
 

@@ -465,3 +465,17 @@ fn anything_but_a_plain_selector_is_rejected_as_match() {
         .unwrap_err();
     assert!(matches!(err, EnforceError::TooComplex(_)), "{err:?}");
 }
+
+/// The fuzzer's find: promql-parser panicked on a unit-less duration no `Duration` can hold.
+#[test]
+fn unitless_durations_out_of_range_are_parse_errors_not_panics() {
+    let out_of_range = invalid("parse error: duration out of range");
+    assert_eq!(
+        acme("x[044444444444444444444444444444444444444444444444444.0001]"),
+        out_of_range
+    );
+    assert_eq!(acme("max_over_time(x[1h:1e300])"), out_of_range);
+    assert_eq!(acme("x offset Inf"), out_of_range);
+    let selector = enforcer(false).enforce_selector(Some("x offset 1e300"), &tenants(&["acme"]));
+    assert_eq!(selector, out_of_range);
+}
