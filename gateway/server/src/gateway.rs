@@ -6,12 +6,14 @@
 //! Every request gets a server span with a child span per step (see `docs/tracing.md`).
 
 use std::collections::{BTreeMap, BTreeSet};
+use std::panic::AssertUnwindSafe;
 use std::sync::Arc;
 use std::time::{Duration, Instant};
 
 use axum::body::Body;
 use axum::response::{IntoResponse, Response};
 use bytes::Bytes;
+use futures_util::FutureExt;
 use http::request::Parts;
 use http::{HeaderMap, HeaderName, Method, Request, header};
 use http_body_util::{BodyExt, Limited};
@@ -153,7 +155,13 @@ impl Gateway {
         telemetry::continue_trace(&span, request.headers());
 
         let served = async { self.serve(request, resolved?).await };
-        let response = served.instrument(span.clone()).await;
+        // A panic in any stage (a plugin's, a parser's) fails this one request closed, with an
+        // answer, instead of dropping the connection unanswered.
+        let served = AssertUnwindSafe(served.instrument(span.clone())).catch_unwind();
+        let response = served.await.unwrap_or_else(|_panic| {
+            tracing::error!(parent: &span, "a stage panicked; the request failed closed");
+            Err(GatewayError::Internal)
+        });
         let response = response.unwrap_or_else(IntoResponse::into_response);
 
         let status = response.status();

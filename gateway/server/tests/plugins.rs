@@ -16,16 +16,18 @@ use portcullis_api::{
 };
 use support::config::GatewayConfig;
 
-/// Allows after `delay`; with `widen`, allows a tenant nobody asked for.
+/// Allows after `delay`; with `widen`, allows a tenant nobody asked for; with `panic`, panics.
 struct Peculiar {
     delay: Duration,
     widen: bool,
+    panic: bool,
 }
 
 #[async_trait]
 impl Authorizer for Peculiar {
     async fn authorize(&self, _request: &AuthzRequest<'_>) -> Result<Decision, AuthzError> {
         tokio::time::sleep(self.delay).await;
+        assert!(!self.panic, "the peculiar authorizer panics, as configured");
         let tenant = if self.widen { "initech" } else { "acme" };
         Ok(Decision::allow(TenantSet::single(tenant).unwrap()))
     }
@@ -36,6 +38,8 @@ impl Authorizer for Peculiar {
 struct PeculiarConfig {
     delay_ms: u64,
     widen: bool,
+    #[serde(default)]
+    panic: bool,
 }
 
 struct PeculiarFactory;
@@ -54,6 +58,7 @@ impl AuthorizerFactory for PeculiarFactory {
         Ok(Arc::new(Peculiar {
             delay: Duration::from_millis(config.delay_ms),
             widen: config.widen,
+            panic: config.panic,
         }))
     }
 }
@@ -97,6 +102,15 @@ async fn an_authorizer_that_widens_the_request_is_a_500_and_nothing_is_forwarded
     let gateway = gateway("type = \"peculiar\"\ndelay_ms = 0\nwiden = true");
     // The upstream (port 9) is unreachable: a 502 would mean the request was forwarded.
     assert_eq!(status(&gateway).await, StatusCode::INTERNAL_SERVER_ERROR);
+}
+
+#[tokio::test]
+async fn a_panicking_plugin_is_a_500_for_that_request_and_the_gateway_serves_on() {
+    let gateway = gateway("type = \"peculiar\"\ndelay_ms = 0\nwiden = false\npanic = true");
+    for _ in 0..2 {
+        // Port 9 is unreachable: a 502 would mean the request was forwarded.
+        assert_eq!(status(&gateway).await, StatusCode::INTERNAL_SERVER_ERROR);
+    }
 }
 
 #[tokio::test]
