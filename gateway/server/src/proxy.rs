@@ -71,6 +71,10 @@ impl Upstream {
         if base.query().is_some() {
             return Err("url must not have a query string".to_owned());
         }
+        // A credential in the URL would reach logs wherever the URL does, and nothing sends it.
+        if base.authority().is_some_and(|a| a.as_str().contains('@')) {
+            return Err("url must not hold a user or password".to_owned());
+        }
         let tls = tls_config(config.ca_file.as_deref())?;
         let mut http = HttpConnector::new();
         http.enforce_http(false);
@@ -267,16 +271,28 @@ mod tests {
         assert!(kept.contains_key(header::ACCEPT));
     }
 
-    #[test]
-    fn upstream_path_prefix_is_kept() {
-        let config = UpstreamConfig {
-            url: "http://127.0.0.1:9/prom/".into(),
+    fn config(url: &str) -> UpstreamConfig {
+        UpstreamConfig {
+            url: url.into(),
             connect_timeout: Duration::from_secs(1),
             timeout: Duration::from_secs(1),
             ca_file: None,
             forward_authorization: false,
-        };
-        let upstream = Upstream::new(&config).unwrap();
+        }
+    }
+
+    #[test]
+    fn a_url_with_a_credential_is_refused() {
+        for url in ["http://user:secret@127.0.0.1:9", "https://token@prom.example"] {
+            let err = Upstream::new(&config(url)).unwrap_err();
+            assert_eq!(err, "url must not hold a user or password");
+            assert!(!err.contains("secret"));
+        }
+    }
+
+    #[test]
+    fn upstream_path_prefix_is_kept() {
+        let upstream = Upstream::new(&config("http://127.0.0.1:9/prom/")).unwrap();
         let uri = upstream.uri_for("/api/v1/query", "query=up").unwrap();
         assert_eq!(
             uri.to_string(),
