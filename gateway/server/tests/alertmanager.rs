@@ -248,3 +248,56 @@ async fn changing_silences_needs_the_write_permission() {
         .json();
     assert_eq!(direct, json!([]), "a denied silence reached Alertmanager");
 }
+
+/// Alertmanager reads JSON keys as Go does (case folded, `ſ` as `s`, the last spelling winning):
+/// a key the gateway did not read could override the matchers it enforced or the id it checked.
+/// Every such silence is a 400, and Alertmanager never sees it.
+#[tokio::test]
+async fn silence_keys_alertmanager_would_fold_are_refused() {
+    let am = Alertmanager::start().await;
+    let gw = Portcullis::start(&config(&am.url(), r#"["read", "write"]"#)).await;
+    let other = json_send(
+        Method::POST,
+        &format!("{}/api/v2/silences", am.url()),
+        &[],
+        &silence("globex"),
+    )
+    .await;
+    let globex_id = other.json()["silenceID"].as_str().unwrap().to_owned();
+
+    let times = r#""startsAt":"2026-01-01T00:00:00Z","endsAt":"2099-01-01T00:00:00Z","createdBy":"t","comment":"c""#;
+    let decoy = r#""matchers":[{"name":"alertname","value":"decoy","isRegex":false}]"#;
+    let globex = r#"[{"name":"namespace","value":"globex","isRegex":false,"isEqual":true},{"name":"alertname","value":".+","isRegex":true}]"#;
+    let bodies = [
+        format!(r#"{{{decoy},"matcherſ":{globex},{times}}}"#),
+        format!(r#"{{{decoy},"MATCHERS":{globex},{times}}}"#),
+        format!(r#"{{{decoy},"iD":"{globex_id}",{times}}}"#),
+        format!(r#"{{"id":null,"ID":"{globex_id}",{decoy},{times}}}"#),
+    ];
+    for body in bodies {
+        let answer = send(
+            Method::POST,
+            &gw.url("/api/v2/silences?tenant=acme"),
+            &[ACME[0], ("content-type", "application/json")],
+            Bytes::from(body.clone()),
+        )
+        .await
+        .unwrap();
+        assert_eq!(
+            answer.status,
+            StatusCode::BAD_REQUEST,
+            "{body}: {}",
+            answer.text()
+        );
+        assert_eq!(answer.json()["errorType"], "bad_data");
+    }
+
+    let all = get(&format!("{}/api/v2/silences", am.url()), &[])
+        .await
+        .unwrap()
+        .json();
+    let silences = all.as_array().unwrap();
+    assert_eq!(silences.len(), 1, "only globex's own silence: {all}");
+    assert_eq!(silences[0]["id"], globex_id.as_str());
+    assert_eq!(silences[0]["status"]["state"], "active");
+}
