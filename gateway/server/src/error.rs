@@ -100,11 +100,13 @@ impl GatewayError {
         Self::BadRequest(format!("invalid parameter {name:?}: {message}"))
     }
 
-    /// Maps an enforcer's error on parameter `name`.
-    pub fn from_enforce(name: &str, err: EnforceError) -> Self {
-        match err {
-            EnforceError::Unsupported(_) => Self::Internal,
-            other => Self::invalid_param(name, other),
+    /// Maps an enforcer's error on parameter `name`, or on the request as a whole (`None`, an
+    /// endpoint without query parameters).
+    pub fn from_enforce(name: Option<&str>, err: EnforceError) -> Self {
+        match (err, name) {
+            (EnforceError::Unsupported(_), _) => Self::Internal,
+            (other, Some(name)) => Self::invalid_param(name, other),
+            (other, None) => Self::BadRequest(other.to_string()),
         }
     }
 }

@@ -217,31 +217,37 @@ impl Gateway {
             &parts.method,
             &mut header_edits,
         )?;
-        if endpoint.handling == Handling::AlertFilter {
-            alertmanager::add_filter(&mut params, self.label(route)?, &allowed);
+        // A route without a label enforcer has its backend scope answers and silences by the
+        // tenant header its enforcers set: those endpoints are forwarded as they are.
+        let label = route.label.as_deref();
+        if let (Handling::AlertFilter, Some(label)) = (endpoint.handling, label) {
+            alertmanager::add_filter(&mut params, label, &allowed);
         }
 
         let mut outgoing = self.outgoing(route, endpoint, &parts, path, &params, &header_edits)?;
-        match endpoint.handling {
-            Handling::Forward | Handling::AlertFilter => self.forward(route, outgoing).await,
-            Handling::WebSocket => {
+        match (endpoint.handling, label) {
+            (Handling::Forward | Handling::AlertFilter, _)
+            | (Handling::FilterAnswer(_) | Handling::SilenceById, None) => {
+                self.forward(route, outgoing).await
+            }
+            (Handling::WebSocket, _) => {
                 let client = websocket_upgrade(&mut parts)?;
                 route.upstream.forward_upgrade(outgoing, client).await
             }
-            Handling::FilterAnswer(filter) => {
+            (Handling::FilterAnswer(filter), Some(label)) => {
                 // The filter reads gzip or plain answers only.
                 let gzip = http::HeaderValue::from_static("gzip");
                 outgoing.headers.insert(header::ACCEPT_ENCODING, gzip);
                 let answer = self.forward(route, outgoing).await?;
-                self.filter_answer(route, endpoint, filter, answer, &allowed)
+                self.filter_answer(route, endpoint, filter, label, answer, &allowed)
                     .await
             }
-            Handling::CreateSilence => {
+            (Handling::CreateSilence, label) => {
                 let json = json.unwrap_or_default();
-                let silence = alertmanager::enforce_silence(&json, self.label(route)?, &allowed)?;
-                if let Some(id) = &silence.replaces {
+                let silence = alertmanager::enforce_silence(&json, label, &allowed)?;
+                if let (Some(id), Some(label)) = (&silence.replaces, label) {
                     let existing = routes::fill("/api/v2/silence/{name}", id);
-                    self.check_silence(route, &outgoing, existing, &allowed)
+                    self.check_silence(route, &outgoing, existing, label, &allowed)
                         .await?;
                 }
                 let json_type = http::HeaderValue::from_static("application/json");
@@ -249,21 +255,13 @@ impl Gateway {
                 outgoing.body = Bytes::from(silence.body);
                 self.forward(route, outgoing).await
             }
-            Handling::SilenceById => {
-                self.check_silence(route, &outgoing, outgoing.path.clone(), &allowed)
+            (Handling::SilenceById, Some(label)) => {
+                let path = outgoing.path.clone();
+                self.check_silence(route, &outgoing, path, label, &allowed)
                     .await?;
                 self.forward(route, outgoing).await
             }
         }
-    }
-
-    /// The label of the route's label enforcer, which answers and Alertmanager requests are
-    /// scoped by.
-    fn label<'r>(&self, route: &'r Route) -> Result<&'r str, GatewayError> {
-        route.label.as_deref().ok_or_else(|| {
-            tracing::error!("the route has no label enforcer to scope answers by");
-            GatewayError::Internal
-        })
     }
 
     /// Fetches the silence at `path` and checks that it belongs to an allowed tenant: 404 when
@@ -273,6 +271,7 @@ impl Gateway {
         route: &Route,
         request: &Outgoing,
         path: String,
+        label: &str,
         allowed: &TenantSet,
     ) -> Result<(), GatewayError> {
         let mut headers = request.headers.clone();
@@ -295,7 +294,6 @@ impl Gateway {
         let Ok(Ok(collected)) = read else {
             return Err(GatewayError::BadGateway);
         };
-        let label = self.label(route)?;
         match alertmanager::belongs(&collected.to_bytes(), label, allowed)? {
             true => Ok(()),
             false => Err(GatewayError::Forbidden),
@@ -309,10 +307,10 @@ impl Gateway {
         route: &Route,
         endpoint: &Endpoint,
         filter: AnswerFilter,
+        label: &str,
         answer: Response,
         allowed: &TenantSet,
     ) -> Result<Response, GatewayError> {
-        let label = self.label(route)?;
         let (mut parts, body) = answer.into_parts();
         if parts.status != http::StatusCode::OK {
             tracing::warn!(route = endpoint.template, status = %parts.status, "upstream refused");
@@ -596,8 +594,16 @@ impl Gateway {
         );
         let _entered = span.enter();
         let started = Instant::now();
-        // An endpoint without query parameters is enforced on its answer instead.
+        // An endpoint without query parameters has its answer scoped instead, yet every enforcer
+        // still runs: a header enforcer sets its tenant header on every request of the route.
         let Some(&param_name) = endpoint.params.first() else {
+            for enforcer in &route.enforcers {
+                let mut none = Vec::new();
+                let mut target = Target::new(route.language, &mut none, header_edits);
+                enforcer
+                    .enforce(&mut target, allowed)
+                    .map_err(|err| GatewayError::from_enforce(None, err))?;
+            }
             return Ok(());
         };
 
@@ -636,7 +642,7 @@ impl Gateway {
             let mut target = Target::new(route.language, &mut expressions, header_edits);
             enforcer
                 .enforce(&mut target, allowed)
-                .map_err(|err| GatewayError::from_enforce(param_name, err))?;
+                .map_err(|err| GatewayError::from_enforce(Some(param_name), err))?;
             rewritten += target.selectors_rewritten;
         }
         span.record("enforce.selectors_rewritten", rewritten);

@@ -4,7 +4,7 @@
 mod support;
 
 use http::StatusCode;
-use support::config::GatewayConfig;
+use support::config::{ALLOWLIST, GatewayConfig};
 use support::recorder::Recorder;
 use support::{Portcullis, enc, get, post_form, send};
 
@@ -307,4 +307,84 @@ async fn malformed_requests_are_rejected_before_forwarding() {
         .await
         .unwrap();
     assert_eq!(fine.status, StatusCode::OK);
+}
+
+const ORG_ID: &str = "type = \"tenant_header\"\nheader = \"X-Scope-OrgID\"";
+
+/// The `X-Scope-OrgID` each request of `requests` carried upstream, in order.
+async fn org_ids(
+    config: GatewayConfig,
+    requests: &[(http::Method, &str, &str)],
+) -> Vec<(String, Option<String>)> {
+    let recorder = Recorder::start().await;
+    let gw = Portcullis::start(&config.render().replace("{upstream}", &recorder.url)).await;
+    for (method, path, body) in requests {
+        let headers = [ACME[0], ("content-type", "application/json")];
+        let bytes = bytes::Bytes::from(body.to_string());
+        send(method.clone(), &gw.url(path), &headers, bytes)
+            .await
+            .unwrap();
+    }
+    recorder
+        .received()
+        .into_iter()
+        .map(|r| {
+            let org = r.headers.get("x-scope-orgid");
+            let org = org.map(|v| v.to_str().unwrap().to_owned());
+            (format!("{} {}", r.method, r.path), org)
+        })
+        .collect()
+}
+
+/// A tenant_header enforcer sets its header on every request of its route, endpoints whose
+/// answer is scoped (rules, alerts, Alertmanager) included; on a route with no label enforcer
+/// the backend scopes those by the header, so they are forwarded unfiltered.
+#[tokio::test]
+async fn the_tenant_header_is_set_on_every_endpoint_of_its_route() {
+    use http::Method;
+    let acme = Some("acme".to_owned());
+    let prometheus = [
+        (Method::GET, "/api/v1/query?tenant=acme&query=up", ""),
+        (Method::GET, "/api/v1/rules?tenant=acme", ""),
+        (Method::GET, "/api/v1/alerts?tenant=acme", ""),
+    ];
+    for config in [
+        GatewayConfig::new("prometheus", "{upstream}").enforcer("org", ORG_ID),
+        GatewayConfig::new("prometheus", "{upstream}").only_enforcer("org", ORG_ID),
+    ] {
+        let seen = org_ids(config, &prometheus).await;
+        let paths: Vec<&str> = seen.iter().map(|(p, _)| p.as_str()).collect();
+        assert_eq!(
+            paths,
+            [
+                "GET /api/v1/query",
+                "GET /api/v1/rules",
+                "GET /api/v1/alerts"
+            ]
+        );
+        assert!(seen.iter().all(|(_, org)| *org == acme), "{seen:?}");
+    }
+
+    let silence = r#"{"matchers":[{"name":"alertname","value":"x","isRegex":false}],
+        "startsAt":"2026-01-01T00:00:00Z","endsAt":"2099-01-01T00:00:00Z","createdBy":"t",
+        "comment":"c"}"#;
+    let alertmanager = [
+        (Method::GET, "/api/v2/alerts?tenant=acme", ""),
+        (Method::POST, "/api/v2/silences?tenant=acme", silence),
+        (Method::GET, "/api/v2/silence/abc?tenant=acme", ""),
+    ];
+    let header_only = GatewayConfig::new("alertmanager", "{upstream}")
+        .authorizer(&format!("{ALLOWLIST}\npermissions = [\"read\", \"write\"]"))
+        .only_enforcer("org", ORG_ID);
+    let seen = org_ids(header_only, &alertmanager).await;
+    let paths: Vec<&str> = seen.iter().map(|(p, _)| p.as_str()).collect();
+    assert_eq!(
+        paths,
+        [
+            "GET /api/v2/alerts",
+            "POST /api/v2/silences",
+            "GET /api/v2/silence/abc"
+        ]
+    );
+    assert!(seen.iter().all(|(_, org)| *org == acme), "{seen:?}");
 }

@@ -68,6 +68,12 @@ impl GatewayConfig {
         self
     }
 
+    /// Replaces the enforcers with `name` alone: a route whose backend enforces by a header.
+    pub fn only_enforcer(mut self, name: &'static str, body: &str) -> Self {
+        self.enforcers = vec![(name, body.to_owned())];
+        self
+    }
+
     /// Adds lines to the `[[routes]]` entry.
     pub fn route(mut self, lines: &str) -> Self {
         self.route = lines.to_owned();
