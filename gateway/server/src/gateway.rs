@@ -28,7 +28,7 @@ use crate::alertmanager;
 use crate::authn::Authenticator;
 use crate::error::GatewayError;
 use crate::filter::{self, AnswerFilter};
-use crate::metrics::Metrics;
+use crate::metrics::{Metrics, method_label};
 use crate::params::{self, Location, Param};
 use crate::proxy::{Outgoing, Upstream, forwardable_headers};
 use crate::routes::{self, Access, Endpoint, Handling};
@@ -144,10 +144,10 @@ impl Gateway {
         let span = tracing::info_span!(
             target: "portcullis::request",
             "request",
-            otel.name = format!("{method} {route_name}"),
+            otel.name = format!("{} {route_name}", method_label(&method)),
             otel.kind = "server",
             otel.status_code = Empty,
-            http.request.method = %method,
+            http.request.method = method_label(&method),
             http.route = route_name,
             url.path = request.uri().path(),
             http.response.status_code = Empty,

@@ -11,13 +11,35 @@ use prometheus_client::metrics::family::{Family, MetricConstructor};
 use prometheus_client::metrics::histogram::{Histogram, exponential_buckets};
 use prometheus_client::registry::Registry;
 
+/// The method as a label: a standard method by name, any other `_OTHER`. A client chooses the
+/// method freely (`curl -X <anything>`), so its text would make a label set without bound and
+/// could carry anything, a credential included.
+pub fn method_label(method: &http::Method) -> &'static str {
+    use http::Method;
+    const KNOWN: [Method; 9] = [
+        Method::GET,
+        Method::HEAD,
+        Method::POST,
+        Method::PUT,
+        Method::DELETE,
+        Method::CONNECT,
+        Method::OPTIONS,
+        Method::TRACE,
+        Method::PATCH,
+    ];
+    KNOWN
+        .iter()
+        .find(|known| *known == method)
+        .map_or("_OTHER", |known| known.as_str())
+}
+
 /// `route`, `method` and `status` of a request.
 #[derive(Debug, Clone, PartialEq, Eq, Hash, EncodeLabelSet)]
 pub struct RequestLabels {
     /// The route template, or `unmatched`.
     pub route: String,
-    /// The HTTP method.
-    pub method: String,
+    /// The HTTP method, one of [`method_label`]'s.
+    pub method: &'static str,
     /// The answered status code.
     pub status: u16,
 }
@@ -124,7 +146,7 @@ impl Metrics {
     pub fn request(&self, route: &str, method: &http::Method, status: http::StatusCode) {
         let labels = RequestLabels {
             route: route.to_owned(),
-            method: method.as_str().to_owned(),
+            method: method_label(method),
             status: status.as_u16(),
         };
         self.requests.get_or_create(&labels).inc();

@@ -3,10 +3,11 @@
 
 mod support;
 
+use bytes::Bytes;
 use http::StatusCode;
 use support::config::GatewayConfig;
 use support::jaeger::{Jaeger, Span};
-use support::{Portcullis, Prometheus, enc, end, get};
+use support::{Portcullis, Prometheus, enc, end, get, send};
 
 const TOKEN: &str = "tok-3f9a1c77";
 
@@ -171,6 +172,14 @@ async fn metrics_count_a_known_sequence_of_requests() {
     assert_eq!(unauthenticated.status, StatusCode::UNAUTHORIZED);
     let unknown = get(&gw.url("/api/v1/status/tsdb"), &auth).await.unwrap();
     assert_eq!(unknown.status, StatusCode::NOT_FOUND);
+    // A method of the client's own invention, twice: one `_OTHER` label, never its text.
+    for invented in ["SeCrEtTok3n1", "Another"] {
+        let method = http::Method::from_bytes(invented.as_bytes()).unwrap();
+        let answer = send(method, &gw.url(&query("acme")), &auth, Bytes::new())
+            .await
+            .unwrap();
+        assert_eq!(answer.status, StatusCode::METHOD_NOT_ALLOWED);
+    }
 
     let metrics = get(&format!("http://127.0.0.1:{}/metrics", gw.admin_port), &[])
         .await
@@ -182,6 +191,7 @@ async fn metrics_count_a_known_sequence_of_requests() {
         "portcullis_requests_total{route=\"/api/v1/query\",method=\"GET\",status=\"403\"} 1",
         "portcullis_requests_total{route=\"/api/v1/query\",method=\"GET\",status=\"401\"} 1",
         "portcullis_requests_total{route=\"unmatched\",method=\"GET\",status=\"404\"} 1",
+        "portcullis_requests_total{route=\"unmatched\",method=\"_OTHER\",status=\"405\"} 2",
         "portcullis_decisions_total{authorizer=\"demo\",decision=\"allow\"} 2",
         "portcullis_decisions_total{authorizer=\"demo\",decision=\"deny\"} 1",
         "portcullis_decision_cache_total{authorizer=\"demo\",result=\"miss\"} 3",
@@ -192,5 +202,6 @@ async fn metrics_count_a_known_sequence_of_requests() {
         assert!(text.contains(line), "missing {line:?} in:\n{text}");
     }
     assert!(!text.contains(TOKEN));
+    assert!(!text.contains("SeCrEtTok3n1"));
     assert!(!gw.logs().contains(TOKEN), "the token reached the log");
 }
