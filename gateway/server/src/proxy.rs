@@ -283,7 +283,10 @@ mod tests {
 
     #[test]
     fn a_url_with_a_credential_is_refused() {
-        for url in ["http://user:secret@127.0.0.1:9", "https://token@prom.example"] {
+        for url in [
+            "http://user:secret@127.0.0.1:9",
+            "https://token@prom.example",
+        ] {
             let err = Upstream::new(&config(url)).unwrap_err();
             assert_eq!(err, "url must not hold a user or password");
             assert!(!err.contains("secret"));
