@@ -128,6 +128,7 @@ fn serve(file: &Path, registry: Registry, format: telemetry::LogFormat) -> ExitC
             Ok(guard) => guard,
             Err(err) => return fail(&err),
         };
+        telemetry::log_panics();
         let served = server::serve(&config.server, Arc::new(gateway), server::shutdown_signal());
         match served.await {
             Ok(()) => ExitCode::SUCCESS,

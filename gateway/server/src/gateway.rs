@@ -159,7 +159,7 @@ impl Gateway {
         // answer, instead of dropping the connection unanswered.
         let served = AssertUnwindSafe(served.instrument(span.clone())).catch_unwind();
         let response = served.await.unwrap_or_else(|_panic| {
-            tracing::error!(parent: &span, "a stage panicked; the request failed closed");
+            tracing::error!(parent: &span, "the request failed closed after a panic");
             Err(GatewayError::Internal)
         });
         let response = response.unwrap_or_else(IntoResponse::into_response);

@@ -129,6 +129,21 @@ impl Drop for TelemetryGuard {
     }
 }
 
+/// Sends every panic to the log as one error line naming where it happened. The gateway answers
+/// a request whose stage panicked with a 500 and serves on; without this, the panic's message
+/// would go to stderr as raw text, outside the log format, and it may quote what the panicking
+/// code held, the request's credential included. So the message is left out: the location finds
+/// the code.
+pub fn log_panics() {
+    std::panic::set_hook(Box::new(|info| {
+        let location = info
+            .location()
+            .map(|at| format!("{}:{}", at.file(), at.line()))
+            .unwrap_or_default();
+        tracing::error!(target: "portcullis::panic", %location, "a stage panicked");
+    }));
+}
+
 /// Installs the global subscriber: logs (filtered by `PORTCULLIS_LOG`, default `info`), the
 /// audit log, and the OpenTelemetry layer when configured. Must run inside the Tokio runtime.
 pub fn init(
