@@ -44,8 +44,10 @@ pub enum GatewayError {
     /// The authorizer could not decide: fail closed.
     #[error("authorization is unavailable")]
     AuthzUnavailable,
-    /// The authorizer rejected the question itself: a configuration error.
-    #[error("authorization is misconfigured: {0}")]
+    /// The authorizer rejected the question itself: a configuration error. The authorizer's
+    /// message goes to the log and the audit log only: it can name policy internals (a schema,
+    /// a definition), and the caller may hold any credential at all.
+    #[error("authorization is misconfigured; the gateway's log has the details")]
     AuthzMisconfigured(String),
     /// Something inside the gateway broke; details are logged.
     #[error("internal error")]

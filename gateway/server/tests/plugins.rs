@@ -16,11 +16,13 @@ use portcullis_api::{
 };
 use support::config::GatewayConfig;
 
-/// Allows after `delay`; with `widen`, allows a tenant nobody asked for; with `panic`, panics.
+/// Allows after `delay`; with `widen`, allows a tenant nobody asked for; with `panic`, panics;
+/// with `misconfigured`, answers that the policy has no such permission.
 struct Peculiar {
     delay: Duration,
     widen: bool,
     panic: bool,
+    misconfigured: bool,
 }
 
 #[async_trait]
@@ -28,6 +30,10 @@ impl Authorizer for Peculiar {
     async fn authorize(&self, _request: &AuthzRequest<'_>) -> Result<Decision, AuthzError> {
         tokio::time::sleep(self.delay).await;
         assert!(!self.panic, "the peculiar authorizer panics, as configured");
+        if self.misconfigured {
+            let internals = "definition `tenant` of the schema has no permission `view`";
+            return Err(AuthzError::Misconfigured(internals.into()));
+        }
         let tenant = if self.widen { "initech" } else { "acme" };
         Ok(Decision::allow(TenantSet::single(tenant).unwrap()))
     }
@@ -40,6 +46,8 @@ struct PeculiarConfig {
     widen: bool,
     #[serde(default)]
     panic: bool,
+    #[serde(default)]
+    misconfigured: bool,
 }
 
 struct PeculiarFactory;
@@ -59,6 +67,7 @@ impl AuthorizerFactory for PeculiarFactory {
             delay: Duration::from_millis(config.delay_ms),
             widen: config.widen,
             panic: config.panic,
+            misconfigured: config.misconfigured,
         }))
     }
 }
@@ -84,11 +93,20 @@ fn gateway(authorizer: &str) -> Gateway {
 }
 
 async fn status(gateway: &Gateway) -> StatusCode {
+    answer(gateway).await.0
+}
+
+async fn answer(gateway: &Gateway) -> (StatusCode, serde_json::Value) {
     let request = Request::get("/api/v1/query?tenant=acme&query=up")
         .header("authorization", "Bearer acme-token")
         .body(Body::empty())
         .unwrap();
-    gateway.handle(request).await.status()
+    let response = gateway.handle(request).await;
+    let status = response.status();
+    let body = axum::body::to_bytes(response.into_body(), 1 << 20)
+        .await
+        .unwrap();
+    (status, serde_json::from_slice(&body).unwrap_or_default())
 }
 
 #[tokio::test]
@@ -111,6 +129,18 @@ async fn a_panicking_plugin_is_a_500_for_that_request_and_the_gateway_serves_on(
         // Port 9 is unreachable: a 502 would mean the request was forwarded.
         assert_eq!(status(&gateway).await, StatusCode::INTERNAL_SERVER_ERROR);
     }
+}
+
+#[tokio::test]
+async fn a_misconfigured_authorizers_message_stays_out_of_the_answer() {
+    let config = "type = \"peculiar\"\ndelay_ms = 0\nwiden = false\nmisconfigured = true";
+    let (status, body) = answer(&gateway(config)).await;
+    assert_eq!(status, StatusCode::INTERNAL_SERVER_ERROR);
+    assert_eq!(
+        body["error"],
+        "authorization is misconfigured; the gateway's log has the details"
+    );
+    assert_eq!(body["errorType"], "internal");
 }
 
 #[tokio::test]
