@@ -63,6 +63,44 @@ fn check_config_reports_every_problem_with_its_line() {
     assert!(lines.iter().all(|l| l.contains("bad.toml:")), "{stderr}");
 }
 
+/// A passthrough path is forwarded unenforced, and Prometheus decodes and cleans a path before
+/// routing it: any spelling that could reach an enforced endpoint there is refused at load.
+#[test]
+fn passthrough_paths_must_be_canonical_and_unenforced() {
+    let dir = tempfile::tempdir().unwrap();
+    let quickstart =
+        std::fs::read_to_string(repo_root().join("examples/quickstart/portcullis.toml")).unwrap();
+    let refused = [
+        "/api/v1/%71uery",
+        "/api//v1/query",
+        "/api/v1/query/",
+        "/api/v1/label/../query",
+        "/api/v1/./query",
+        "/api/v1/query?x=1",
+        "/api/v1/query#x",
+        "api/v1/status/buildinfo",
+        "/api/v1/query",
+        "/api/v1/label/job/values",
+        "/",
+    ];
+    for path in refused {
+        let file = dir.path().join("passthrough.toml");
+        let config = quickstart.replace(
+            "passthrough = [\"/api/v1/status/buildinfo\"]",
+            &format!("passthrough = [{path:?}]"),
+        );
+        assert_ne!(config, quickstart);
+        std::fs::write(&file, config).unwrap();
+        let output = portcullis(&["check-config", file.to_str().unwrap()]);
+        let stderr = String::from_utf8_lossy(&output.stderr);
+        assert!(!output.status.success(), "{path} was accepted");
+        assert!(
+            stderr.contains("routes[0].passthrough[0]"),
+            "{path}: {stderr}"
+        );
+    }
+}
+
 #[test]
 fn enforce_promql_prints_the_rewritten_query_or_fails() {
     let output = portcullis(&[

@@ -253,8 +253,10 @@ fn build_route(
         let enforced = endpoints
             .iter()
             .any(|e| routes::match_template(e.template, passthrough).is_some());
-        if !passthrough.starts_with('/') || enforced {
-            let message = "must be an absolute path that no enforced endpoint serves";
+        if !is_canonical_path(passthrough) || enforced {
+            let message = "must be an absolute path in canonical form (segments of letters, \
+                           digits and `-._~`, no `.` or `..` segment, no `//`, no trailing `/`) \
+                           that no enforced endpoint serves";
             problems.push(format!("{path}.passthrough[{i}]"), message);
         }
     }
@@ -275,5 +277,23 @@ fn build_route(
         permission: config.permission.clone(),
         write_permission: config.write_permission.clone(),
         passthrough: config.passthrough.iter().cloned().collect(),
+    })
+}
+
+/// Whether `path` is spelled the one way an upstream reads it. Passthrough paths are matched byte
+/// for byte and forwarded unenforced, while the upstream decodes and cleans a path before routing
+/// it: `/api/v1/%71uery` or `/api//v1/query` would reach the enforced `/api/v1/query` there. A
+/// canonical path is its own cleaned form, so the comparison with the enforced endpoints holds.
+fn is_canonical_path(path: &str) -> bool {
+    let Some(rest) = path.strip_prefix('/') else {
+        return false;
+    };
+    rest.split('/').all(|segment| {
+        !segment.is_empty()
+            && segment != "."
+            && segment != ".."
+            && segment
+                .bytes()
+                .all(|b| b.is_ascii_alphanumeric() || b"-._~".contains(&b))
     })
 }
