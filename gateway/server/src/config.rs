@@ -222,6 +222,11 @@ pub struct RouteConfig {
     /// enforcement. List only paths that reveal no tenant's data.
     #[serde(default)]
     pub passthrough: Vec<String>,
+    /// The upstream itself scopes every request by the tenant header a `tenant_header` enforcer
+    /// of this route sets (Mimir, Cortex, multi-tenant Loki or Alertmanager): the route may then
+    /// run without a label enforcer.
+    #[serde(default)]
+    pub backend_scopes_tenants: bool,
 }
 
 fn default_read_permission() -> String {

@@ -101,6 +101,32 @@ fn passthrough_paths_must_be_canonical_and_unenforced() {
     }
 }
 
+/// A route without a label enforcer is unscoped unless its backend reads the tenant header, and
+/// only the configuration can say that it does.
+#[test]
+fn a_header_only_route_needs_backend_scopes_tenants() {
+    let dir = tempfile::tempdir().unwrap();
+    let quickstart =
+        std::fs::read_to_string(repo_root().join("examples/quickstart/portcullis.toml")).unwrap();
+    let header_only = quickstart.replace("enforcers = [\"namespace\"]", "enforcers = [\"org\"]")
+        + "\n[enforcers.org]\ntype = \"tenant_header\"\nheader = \"X-Scope-OrgID\"\n";
+    let declared = header_only.replace(
+        "enforcers = [\"org\"]",
+        "enforcers = [\"org\"]\nbackend_scopes_tenants = true",
+    );
+    let file = dir.path().join("header-only.toml");
+    std::fs::write(&file, &header_only).unwrap();
+    let output = portcullis(&["check-config", file.to_str().unwrap()]);
+    let stderr = String::from_utf8_lossy(&output.stderr);
+    assert!(!output.status.success());
+    assert!(stderr.contains("routes[0].enforcers"), "{stderr}");
+    assert!(stderr.contains("backend_scopes_tenants"), "{stderr}");
+    std::fs::write(&file, &declared).unwrap();
+    let output = portcullis(&["check-config", file.to_str().unwrap()]);
+    let stderr = String::from_utf8_lossy(&output.stderr);
+    assert!(output.status.success(), "{stderr}");
+}
+
 #[test]
 fn enforce_promql_prints_the_rewritten_query_or_fails() {
     let output = portcullis(&[

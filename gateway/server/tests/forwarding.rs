@@ -350,7 +350,9 @@ async fn the_tenant_header_is_set_on_every_endpoint_of_its_route() {
     ];
     for config in [
         GatewayConfig::new("prometheus", "{upstream}").enforcer("org", ORG_ID),
-        GatewayConfig::new("prometheus", "{upstream}").only_enforcer("org", ORG_ID),
+        GatewayConfig::new("prometheus", "{upstream}")
+            .only_enforcer("org", ORG_ID)
+            .route("backend_scopes_tenants = true"),
     ] {
         let seen = org_ids(config, &prometheus).await;
         let paths: Vec<&str> = seen.iter().map(|(p, _)| p.as_str()).collect();
@@ -375,7 +377,8 @@ async fn the_tenant_header_is_set_on_every_endpoint_of_its_route() {
     ];
     let header_only = GatewayConfig::new("alertmanager", "{upstream}")
         .authorizer(&format!("{ALLOWLIST}\npermissions = [\"read\", \"write\"]"))
-        .only_enforcer("org", ORG_ID);
+        .only_enforcer("org", ORG_ID)
+        .route("backend_scopes_tenants = true");
     let seen = org_ids(header_only, &alertmanager).await;
     let paths: Vec<&str> = seen.iter().map(|(p, _)| p.as_str()).collect();
     assert_eq!(

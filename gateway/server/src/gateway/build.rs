@@ -237,10 +237,20 @@ fn build_route(
             ),
         }
     }
+    let labelled = chain.iter().any(|enforcer| enforcer.label().is_some());
     if config.enforcers.is_empty() {
         problems.push(
             format!("{path}.enforcers"),
             "at least one enforcer is required",
+        );
+    } else if chain.len() == config.enforcers.len() && !labelled && !config.backend_scopes_tenants {
+        // Nothing in the file says the upstream reads the tenant header: without a label
+        // enforcer, a plain Prometheus or Loki would answer every tenant's data.
+        problems.push(
+            format!("{path}.enforcers"),
+            "no label enforcer (promql, logql): queries would reach the upstream unscoped; add \
+             one, or set backend_scopes_tenants = true if the upstream scopes every request by \
+             the tenant header itself (Mimir, Cortex, multi-tenant Loki)",
         );
     }
     if config.permission.is_empty() {
@@ -270,7 +280,7 @@ fn build_route(
         authorizer_kind: whole.authorizers[&config.authorizer].kind.clone(),
         enforcers: chain.clone(),
         enforcer_names: config.enforcers.join(","),
-        rewrites_queries: chain.iter().any(|enforcer| enforcer.label().is_some()),
+        rewrites_queries: labelled,
         label: chain
             .iter()
             .find_map(|enforcer| enforcer.label().map(str::to_owned)),
