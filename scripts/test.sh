@@ -16,8 +16,10 @@ scripts/fuzz.sh --smoke
 log=$(mktemp)
 trap 'rm -f "$log"' EXIT
 status=0
-cargo test --workspace --locked 2>&1 | tee "$log" || status=$?
-passed=$(grep -Eo '[0-9]+ passed' "$log" | awk '{n += $1} END {print n + 0}')
-failed=$(grep -Eo '[0-9]+ failed' "$log" | awk '{n += $1} END {print n + 0}')
+# Every test binary runs, whatever fails before it, so the totals count every test.
+cargo test --workspace --locked --no-fail-fast 2>&1 | tee "$log" || status=$?
+results=$(grep '^test result:' "$log" || true)
+passed=$(grep -Eo '[0-9]+ passed' <<<"$results" | awk '{n += $1} END {print n + 0}')
+failed=$(grep -Eo '[0-9]+ failed' <<<"$results" | awk '{n += $1} END {print n + 0}')
 echo "tests: $passed passed, $failed failed"
 exit "$status"
