@@ -90,9 +90,9 @@ pub enum AuthzError {
     #[error("authorizer unavailable: {0}")]
     Unavailable(String),
     /// The policy source rejects the question itself (an unknown resource type or permission),
-    /// or answers in a shape the authorizer does not understand: 500. The message is sent to the
-    /// caller as well as logged, so it names the key to fix and never holds the subject, a
-    /// credential or policy internals.
+    /// or answers in a shape the authorizer does not understand: 500. The message is logged,
+    /// traced (`authz.reason`) and written to the audit log, never sent to the caller; it names
+    /// the key to fix and never holds the subject or a credential.
     #[error("authorizer misconfigured: {0}")]
     Misconfigured(String),
 }
@@ -103,9 +103,10 @@ pub enum AuthzError {
 /// the gateway's `authorize` span: spans the implementation creates are its children (exported to
 /// OpenTelemetry when their target starts with `portcullis`). An implementation must be cheap to
 /// call concurrently; it may cache, but must not widen: for a [`TenantRequest::Named`] request,
-/// allow only tenants that were named. The gateway puts no time limit on a call: an
-/// implementation that asks a remote source bounds its own wait and answers
-/// [`AuthzError::Unavailable`] past it.
+/// allow only tenants that were named. The gateway gives up on a call after
+/// `server.authorize_timeout` and answers 503; an implementation that asks a remote source should
+/// still bound its own wait below that and answer [`AuthzError::Unavailable`] past it, so that
+/// the reason it logs is its own.
 #[async_trait::async_trait]
 pub trait Authorizer: Send + Sync + 'static {
     /// Decides `request`.
