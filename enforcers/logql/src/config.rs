@@ -51,8 +51,10 @@ pub struct EnforcerConfig {
 
     /// Reject, instead of replace, a selector's own matcher on `label` when it could select
     /// another tenant: an `=` matcher to a value outside the allowed set, or any `!=` matcher,
-    /// answers 400. An `=` matcher to an allowed value is kept; `=~` and `!~` matchers are
-    /// replaced in either mode. Default `false`: every matcher on `label` is replaced.
+    /// answers 400. Default `false`: such a matcher is replaced. In either mode, with several
+    /// allowed tenants, a matcher that selects some of them stays beside the enforced one
+    /// (narrowing the answer), and one that selects none is replaced; with one tenant every
+    /// other matcher on `label` is dropped.
     #[serde(default)]
     pub error_on_replace: bool,
 

@@ -3,8 +3,9 @@
 //! After the authorizer has allowed a request for a set of tenants, this enforcer rewrites every
 //! LogQL query and stream selector of the request so that it can read only those tenants: each
 //! stream selector `{…}` gets a matcher on the tenant label (`namespace="acme"`, or
-//! `namespace=~"acme|beta"` for several tenants), and the selector's own matchers on that label
-//! are replaced or, in strict mode, checked.
+//! `namespace=~"acme|beta"` for several tenants). The selector's own matchers on that label are
+//! replaced, except that with several tenants one that selects some of them stays beside the
+//! enforced matcher and narrows the answer; strict mode refuses what it would replace.
 //!
 //! Only the selectors are rewritten; every other byte of a query (pipelines, `line_format`
 //! templates, comments, spacing) reaches Loki exactly as the caller wrote it. That needs no full

@@ -56,9 +56,8 @@ impl<'a> LabelRule<'a> {
     /// `selector` with the rule applied, printed as `{m1, m2, …, enforced}`.
     ///
     /// The selector's other matchers keep their order and their literals as written. A matcher
-    /// on the label survives only in strict mode and only as `=` to an allowed value (when that
-    /// is not the enforced matcher itself); `=~` and `!~` are always dropped, because whatever
-    /// they match, the enforced matcher decides.
+    /// on the label stays beside the enforced one only when it narrows the answer to some of
+    /// several allowed tenants; see [`LabelRule::keeps`].
     pub(crate) fn enforce(&self, selector: &Selector<'_>) -> Result<String, EnforceError> {
         let mut printed = String::with_capacity(selector.span.len() + self.printed.len() + 4);
         printed.push('{');
@@ -74,23 +73,57 @@ impl<'a> LabelRule<'a> {
     }
 
     /// Whether a matcher on the label is kept beside the enforced one.
+    ///
+    /// Keeping a matcher can only narrow what the enforced matcher allows, so the choice is
+    /// about the answer's meaning, never its safety:
+    ///
+    /// - with one allowed tenant nothing is kept: a matcher that selects that tenant adds
+    ///   nothing, and one that does not is replaced;
+    /// - with several, a matcher that selects at least one of them is kept, and one that selects
+    ///   none is replaced, as with one tenant;
+    /// - strict mode (`error_on_replace`) refuses an `=` or `!=` it would replace, and a `!=`
+    ///   whatever it selects.
     fn keeps(&self, matcher: &Matcher<'_>) -> Result<bool, EnforceError> {
-        match matcher.op {
-            MatchOp::Re | MatchOp::Nre => Ok(false),
-            _ if !self.strict => Ok(false),
-            MatchOp::Eq if self.is_allowed(matcher)? => Ok(self.allowed.len() > 1),
-            MatchOp::Eq | MatchOp::Neq => Err(EnforceError::Conflict(format!(
+        let value = unquote(matcher)?;
+        let conflict = match matcher.op {
+            MatchOp::Neq => self.strict,
+            MatchOp::Eq => self.strict && !self.allowed.iter().any(|v| v.as_bytes() == value),
+            MatchOp::Re | MatchOp::Nre => false,
+        };
+        if conflict {
+            return Err(EnforceError::Conflict(format!(
                 "matcher {matcher} conflicts with the tenants this request may read"
-            ))),
+            )));
         }
+        Ok(self.may_stay(matcher.op, &value))
     }
 
-    fn is_allowed(&self, matcher: &Matcher<'_>) -> Result<bool, EnforceError> {
-        let value = unquote(matcher)?;
-        Ok(self
-            .allowed
-            .iter()
-            .any(|allowed| allowed.as_bytes() == value))
+    /// Whether a matcher on the label with `op` and the unquoted `value` may stay beside the
+    /// enforced one: it is not the enforced matcher itself, there are several allowed tenants,
+    /// it selects at least one of them, and strict mode would not refuse it.
+    fn may_stay(&self, op: MatchOp, value: &[u8]) -> bool {
+        if self.allowed.len() < 2 || (op == self.op && value == self.value.as_bytes()) {
+            return false;
+        }
+        match op {
+            MatchOp::Eq => self.allowed.iter().any(|v| v.as_bytes() == value),
+            MatchOp::Neq => !self.strict && self.allowed.iter().any(|v| v.as_bytes() != value),
+            MatchOp::Re | MatchOp::Nre => {
+                // Loki anchors a matcher's regex at both ends. One the regex crate cannot
+                // compile as Loki's Go would, or that is too large, selects nothing here: it
+                // is replaced, and the enforced matcher alone decides.
+                let Some(regex) = std::str::from_utf8(value).ok().and_then(|text| {
+                    regex::RegexBuilder::new(&format!("^(?:{text})$"))
+                        .size_limit(1 << 20)
+                        .build()
+                        .ok()
+                }) else {
+                    return false;
+                };
+                let wanted = op == MatchOp::Re;
+                self.allowed.iter().any(|v| regex.is_match(v) == wanted)
+            }
+        }
     }
 
     /// Checks that a selector of a rewritten query obeys the rule: it carries the enforced
@@ -102,10 +135,7 @@ impl<'a> LabelRule<'a> {
             let value = unquote(matcher).map_err(|_| unfaithful())?;
             if matcher.op == self.op && value == self.value.as_bytes() {
                 enforced += 1;
-                continue;
-            }
-            let kept = self.strict && matcher.op == MatchOp::Eq && self.allowed.len() > 1;
-            if !(kept && self.allowed.iter().any(|v| v.as_bytes() == value)) {
+            } else if !self.may_stay(matcher.op, &value) {
                 return Err(unfaithful());
             }
         }
@@ -187,7 +217,9 @@ mod tests {
         let strict = LabelRule::new("ns", &allowed, true);
         let kept = selector(&[("ns", Eq, r#""b""#), ("ns", Re, r#""a|b""#)]);
         assert_eq!(strict.verify(&kept), Ok(()));
-        assert!(LabelRule::new("ns", &allowed, false).verify(&kept).is_err());
+        assert_eq!(LabelRule::new("ns", &allowed, false).verify(&kept), Ok(()));
+        let unequal = selector(&[("ns", Neq, r#""b""#), ("ns", Re, r#""a|b""#)]);
+        assert!(strict.verify(&unequal).is_err());
         let other = selector(&[("ns", Eq, r#""c""#), ("ns", Re, r#""a|b""#)]);
         assert!(strict.verify(&other).is_err());
     }

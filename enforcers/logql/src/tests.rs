@@ -44,17 +44,29 @@ fn c28_the_allow_list_matcher_is_always_present() {
     // In C28 the peer treats `openshift-.*` as a regex entry of its allow-list. Portcullis
     // tenant values are always literals: `openshift-.*` is escaped and matches only the
     // namespace of that very name.
+    // A query's own matcher stays beside the allow-list matcher when it selects some of the
+    // allowed tenants, and is replaced when it selects none; it never stands alone.
     let allowed = tenants(&["ns-a", "ns-b", "openshift-.*"]);
     let enforced = r#"kubernetes_namespace_name=~"ns-a|ns-b|openshift-\\.\\*""#;
-    for query in [
-        r#"{kubernetes_namespace_name!="ns-a", app="web"}"#,
-        r#"{kubernetes_namespace_name=~"openshift-.*|victim-ns", app="web"}"#,
-        r#"{kubernetes_namespace_name!~"ns-a", app="web"}"#,
-        r#"{app="web", kubernetes_namespace_name="victim"}"#,
+    for (query, kept) in [
+        (
+            r#"{kubernetes_namespace_name!="ns-a", app="web"}"#,
+            r#"kubernetes_namespace_name!="ns-a", "#,
+        ),
+        (
+            r#"{kubernetes_namespace_name=~"openshift-.*|victim-ns", app="web"}"#,
+            r#"kubernetes_namespace_name=~"openshift-.*|victim-ns", "#,
+        ),
+        (
+            r#"{kubernetes_namespace_name!~"ns-a", app="web"}"#,
+            r#"kubernetes_namespace_name!~"ns-a", "#,
+        ),
+        (r#"{kubernetes_namespace_name=~"victim.*", app="web"}"#, ""),
+        (r#"{kubernetes_namespace_name="victim", app="web"}"#, ""),
     ] {
         assert_eq!(
             enforcer.enforce_query(query, &allowed),
-            Ok(format!(r#"{{app="web", {enforced}}}"#)),
+            Ok(format!(r#"{{{kept}app="web", {enforced}}}"#)),
             "{query}"
         );
     }
@@ -78,7 +90,10 @@ fn c28_strict_mode_rejects_a_negative_matcher() {
             r#"{kubernetes_namespace_name=~"ns-.*|victim", app="web"}"#,
             &allowed
         ),
-        Ok(r#"{app="web", kubernetes_namespace_name=~"ns-a|ns-b"}"#.into())
+        Ok(
+            r#"{kubernetes_namespace_name=~"ns-.*|victim", app="web", kubernetes_namespace_name=~"ns-a|ns-b"}"#
+                .into()
+        )
     );
 }
 

@@ -3,8 +3,9 @@
 //! After the authorizer has allowed a request for a set of tenants, this enforcer rewrites every
 //! PromQL query and series selector of the request so that it can read only those tenants: each
 //! series selector gets a matcher on the tenant label (`namespace="acme"`, or
-//! `namespace=~"acme|beta"` for several tenants), and the selector's own matchers on that label
-//! are replaced or, in strict mode, checked.
+//! `namespace=~"acme|beta"` for several tenants). The selector's own matchers on that label are
+//! replaced, except that with several tenants one that selects some of them stays beside the
+//! enforced matcher and narrows the answer; strict mode refuses what it would replace.
 //!
 //! A query goes through four steps, each of which can only refuse, never pass something through
 //! unenforced:

@@ -605,7 +605,7 @@ fn check_default(query: &str, allowed: &[&str]) -> Result<(), TestCaseError> {
         .enforce_query(query, &set)
         .map_err(|e| TestCaseError::fail(format!("{query}: {e:?}")))?;
     let enforced = enforced_matcher(allowed);
-    check_every_selector(&output, &enforced, |_| false)?;
+    check_every_selector(&output, &enforced, |m| narrows(m, allowed))?;
     prop_assert_eq!(
         stripped(query),
         stripped(&output),
@@ -613,8 +613,37 @@ fn check_default(query: &str, allowed: &[&str]) -> Result<(), TestCaseError> {
         query,
         output
     );
+    // What stays of the query's own matchers on the label: exactly those that narrow.
+    let own = |text: &str| label_matchers(text, |m| m.to_string() != enforced);
+    prop_assert_eq!(
+        label_matchers(query, |m| narrows(m, allowed) && m.to_string() != enforced),
+        own(&output),
+        "{} -> {}",
+        query,
+        output
+    );
     prop_assert_eq!(enforcer.enforce_query(&output, &set), Ok(output.clone()));
     Ok(())
+}
+
+/// Whether a query's own matcher on the label stays beside the enforced one: with several
+/// allowed tenants, when it selects at least one of them.
+fn narrows(matcher: &Matcher, allowed: &[&str]) -> bool {
+    allowed.len() > 1 && allowed.iter().any(|value| matcher.is_match(value))
+}
+
+/// The matchers on the label in `text` that `keep` picks, printed and sorted.
+fn label_matchers(text: &str, keep: impl Fn(&Matcher) -> bool) -> Vec<String> {
+    let expr = parse(text).unwrap();
+    let mut found: Vec<String> = selectors(&expr)
+        .iter()
+        .flat_map(|selector| groups(selector))
+        .flatten()
+        .filter(|m| m.name == LABEL && keep(m))
+        .map(ToString::to_string)
+        .collect();
+    found.sort();
+    found
 }
 
 /// Whether strict mode must refuse `query` for `allowed`: a matcher on the label that is `!=`,
@@ -669,7 +698,11 @@ proptest! {
         }
         let output = answer.map_err(|e| TestCaseError::fail(format!("{query}: {e:?}")))?;
         let enforced = enforced_matcher(&allowed);
-        let kept = |m: &Matcher| m.op == MatchOp::Equal && allowed.contains(&m.value.as_str());
+        let kept = |m: &Matcher| match m.op {
+            MatchOp::Equal => allowed.contains(&m.value.as_str()),
+            MatchOp::NotEqual => false,
+            MatchOp::Re(_) | MatchOp::NotRe(_) => narrows(m, &allowed),
+        };
         check_every_selector(&output, &enforced, kept)?;
         prop_assert_eq!(enforcer(true).enforce_query(&output, &set), Ok(output.clone()));
     }

@@ -35,31 +35,47 @@ impl<'a> LabelRule<'a> {
     /// Merges the rule into one list of matchers that are AND-ed together.
     ///
     /// Afterwards the list holds the enforced matcher exactly once. A user matcher on the label
-    /// survives only in strict mode and only as `=` to an allowed value; `=~` and `!~` are always
-    /// dropped, because whatever they match, the enforced matcher decides.
+    /// is kept beside it only when it narrows the answer to some of the allowed tenants, so that
+    /// `up{namespace="b"}` read by a caller of `a` and `b` answers `b` alone; see
+    /// [`LabelRule::keeps`].
     pub(crate) fn apply(&self, matchers: &mut Vec<Matcher>) -> Result<(), EnforceError> {
         let mut merged = Vec::with_capacity(matchers.len() + 1);
         for matcher in matchers.drain(..) {
-            if matcher.name != self.label || self.keeps(&matcher)? {
+            let own = matcher.name == self.label;
+            if !own || (matcher != self.enforced && self.keeps(&matcher)?) {
                 merged.push(matcher);
             }
         }
-        if !merged.contains(&self.enforced) {
-            merged.push(self.enforced.clone());
-        }
+        merged.push(self.enforced.clone());
         *matchers = merged;
         Ok(())
     }
 
     /// Whether a user matcher on the label is kept beside the enforced one.
+    ///
+    /// Keeping a matcher can only narrow what the enforced matcher allows, so the choice is
+    /// about the answer's meaning, never its safety:
+    ///
+    /// - with one allowed tenant nothing is kept: a matcher that selects that tenant adds
+    ///   nothing, and one that does not is replaced (edge case C07);
+    /// - with several, a matcher that selects at least one of them is kept, and one that selects
+    ///   none is replaced, as with one tenant;
+    /// - strict mode (`error_on_replace`) refuses an `=` or `!=` it would replace, and a `!=`
+    ///   whatever it selects.
     fn keeps(&self, matcher: &Matcher) -> Result<bool, EnforceError> {
+        let several = self.allowed.as_single().is_none();
+        let narrows = several && self.allowed.iter().any(|value| matcher.is_match(value));
         match matcher.op {
-            MatchOp::Re(_) | MatchOp::NotRe(_) => Ok(false),
-            _ if !self.strict => Ok(false),
-            MatchOp::Equal if self.allowed.contains(&matcher.value) => Ok(true),
-            MatchOp::Equal | MatchOp::NotEqual => Err(EnforceError::Conflict(format!(
-                "matcher {matcher} conflicts with the tenants this request may read"
-            ))),
+            MatchOp::Equal | MatchOp::NotEqual if self.strict => {
+                if matcher.op == MatchOp::Equal && self.allowed.contains(&matcher.value) {
+                    Ok(several)
+                } else {
+                    Err(EnforceError::Conflict(format!(
+                        "matcher {matcher} conflicts with the tenants this request may read"
+                    )))
+                }
+            }
+            _ => Ok(narrows),
         }
     }
 }

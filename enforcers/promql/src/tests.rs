@@ -120,6 +120,83 @@ fn c11_strict_mode_keeps_an_allowed_equality_and_never_panics() {
     );
 }
 
+/// With several tenants, a query's own matcher on the label narrows the answer to the allowed
+/// tenants it selects (prom-label-proxy's answer); one that selects none of them is replaced, as
+/// with a single tenant.
+#[test]
+fn several_tenants_keep_a_matcher_that_selects_some_of_them() {
+    let enforcer = enforcer(false);
+    let allowed = tenants(&["acme", "globex"]);
+    let enforced = r#"namespace=~"acme|globex""#;
+    for (query, output) in [
+        (
+            r#"up{namespace="globex"}"#,
+            r#"up{namespace="globex",namespace=~"acme|globex"}"#,
+        ),
+        (
+            r#"up{namespace!="acme"}"#,
+            r#"up{namespace!="acme",namespace=~"acme|globex"}"#,
+        ),
+        (
+            r#"up{namespace=~"glob.*|initech"}"#,
+            r#"up{namespace=~"acme|globex",namespace=~"glob.*|initech"}"#,
+        ),
+        (
+            r#"up{namespace!~"acme"}"#,
+            r#"up{namespace!~"acme",namespace=~"acme|globex"}"#,
+        ),
+        (
+            r#"up{namespace="initech"}"#,
+            r#"up{namespace=~"acme|globex"}"#,
+        ),
+        (
+            r#"up{namespace=~"init.*"}"#,
+            r#"up{namespace=~"acme|globex"}"#,
+        ),
+        (
+            r#"up{namespace!~"acme|globex"}"#,
+            r#"up{namespace=~"acme|globex"}"#,
+        ),
+        (r#"up{namespace=""}"#, r#"up{namespace=~"acme|globex"}"#),
+        (
+            r#"up{namespace=~"acme|globex",namespace=~"acme|globex"}"#,
+            r#"up{namespace=~"acme|globex"}"#,
+        ),
+    ] {
+        assert_eq!(
+            enforcer.enforce_query(query, &allowed),
+            Ok(output.to_owned()),
+            "{query}"
+        );
+    }
+    // Each matcher is judged on its own: two that each select an allowed tenant stay, and
+    // together select nothing, as the query asked.
+    assert_eq!(
+        enforcer.enforce_query(r#"up{namespace="acme",namespace="globex"}"#, &allowed),
+        Ok(format!(
+            r#"up{{namespace="acme",namespace="globex",{enforced}}}"#
+        ))
+    );
+}
+
+#[test]
+fn strict_mode_with_several_tenants_keeps_narrowing_regexes_and_refuses_inequality() {
+    let strict = enforcer(true);
+    let allowed = tenants(&["acme", "acme2"]);
+    assert_eq!(
+        strict.enforce_query(r#"up{namespace=~"acme2|x"}"#, &allowed),
+        Ok(r#"up{namespace=~"acme2|x",namespace=~"acme|acme2"}"#.into())
+    );
+    assert_eq!(
+        strict.enforce_query(r#"up{namespace=~"x"}"#, &allowed),
+        Ok(r#"up{namespace=~"acme|acme2"}"#.into())
+    );
+    let err = strict
+        .enforce_query(r#"up{namespace!="x"}"#, &allowed)
+        .unwrap_err();
+    assert!(matches!(err, EnforceError::Conflict(_)), "{err:?}");
+}
+
 #[test]
 fn strict_mode_does_not_repeat_the_enforced_matcher() {
     assert_eq!(
