@@ -31,17 +31,31 @@ pub enum FilterError {
     /// The answer is not the JSON the filter expects.
     #[error("upstream answer cannot be filtered: {0}")]
     Shape(&'static str),
+    /// The answer, once decompressed, is larger than the gateway reads.
+    #[error("upstream answer is too large to filter once decompressed")]
+    TooLarge,
 }
 
-/// Decodes `body` as sent with `content_encoding`.
-pub fn decode(body: Bytes, content_encoding: Option<&str>) -> Result<Bytes, FilterError> {
+/// Decodes `body` as sent with `content_encoding`, into at most `limit` bytes: the limit on
+/// what is read from the upstream bounds the compressed size only, and a small gzip answer can
+/// inflate a thousandfold.
+pub fn decode(
+    body: Bytes,
+    content_encoding: Option<&str>,
+    limit: usize,
+) -> Result<Bytes, FilterError> {
     match content_encoding.map(str::trim) {
         None | Some("" | "identity") => Ok(body),
         Some(encoding) if encoding.eq_ignore_ascii_case("gzip") => {
             let mut plain = Vec::new();
+            let most = u64::try_from(limit).unwrap_or(u64::MAX).saturating_add(1);
             flate2::read::GzDecoder::new(&body[..])
+                .take(most)
                 .read_to_end(&mut plain)
                 .map_err(|_| FilterError::Encoding)?;
+            if plain.len() > limit {
+                return Err(FilterError::TooLarge);
+            }
             Ok(Bytes::from(plain))
         }
         Some(_) => Err(FilterError::Encoding),
@@ -108,6 +122,8 @@ mod tests {
 
     use super::*;
 
+    const LIMIT: usize = 1 << 20;
+
     fn acme() -> TenantSet {
         TenantSet::single("acme").unwrap()
     }
@@ -163,15 +179,39 @@ mod tests {
         let mut gz = flate2::write::GzEncoder::new(Vec::new(), flate2::Compression::fast());
         gz.write_all(&plain).unwrap();
         let gz = Bytes::from(gz.finish().unwrap());
-        assert_eq!(decode(gz, Some("gzip")).unwrap(), Bytes::from(plain));
+        assert_eq!(decode(gz, Some("gzip"), LIMIT).unwrap(), Bytes::from(plain));
+        for encoding in ["br", "deflate", "zstd", "gzip, gzip", "x-gzip", "compress"] {
+            assert_eq!(
+                decode(Bytes::from_static(b"x"), Some(encoding), LIMIT),
+                Err(FilterError::Encoding),
+                "{encoding}"
+            );
+        }
         assert_eq!(
-            decode(Bytes::from_static(b"x"), Some("br")),
+            decode(Bytes::from_static(b"x"), Some("gzip"), LIMIT),
             Err(FilterError::Encoding)
         );
+    }
+
+    /// A gzip answer is bounded by its decompressed size, not only by the bytes read: a few
+    /// kilobytes of gzip inflate to megabytes, a few megabytes to gigabytes.
+    #[test]
+    fn a_gzip_answer_that_inflates_past_the_limit_is_refused() {
+        let mut gz = flate2::write::GzEncoder::new(Vec::new(), flate2::Compression::best());
+        gz.write_all(br#"{"status":"success","data":{"alerts":[],"pad":""#)
+            .unwrap();
+        gz.write_all(&vec![b'a'; 4 * LIMIT]).unwrap();
+        gz.write_all(br#""}}"#).unwrap();
+        let bomb = Bytes::from(gz.finish().unwrap());
+        assert!(bomb.len() < LIMIT / 16, "{} bytes", bomb.len());
         assert_eq!(
-            decode(Bytes::from_static(b"x"), Some("gzip")),
-            Err(FilterError::Encoding)
+            decode(bomb, Some("gzip"), LIMIT),
+            Err(FilterError::TooLarge)
         );
+    }
+
+    #[test]
+    fn unreadable_answers_are_errors() {
         for body in [
             &b"<html>"[..],
             br#"{"status":"error"}"#,

@@ -325,7 +325,7 @@ impl Gateway {
             .headers
             .get(header::CONTENT_ENCODING)
             .and_then(|v| v.to_str().ok());
-        let filtered = filter::decode(collected.to_bytes(), encoding)
+        let filtered = filter::decode(collected.to_bytes(), encoding, MAX_FILTERED_ANSWER_BYTES)
             .and_then(|plain| filter::apply(filter, &plain, label, allowed))
             .map_err(|err| {
                 tracing::warn!(route = endpoint.template, error = %err, "answer not filtered");
