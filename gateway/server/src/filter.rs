@@ -92,8 +92,12 @@ pub fn apply(
                 let rules = array(group, "rules")?;
                 rules.retain(|rule| keep(&rule["labels"]));
                 for rule in rules.iter_mut() {
-                    if let Some(alerts) = rule.get_mut("alerts").and_then(Value::as_array_mut) {
-                        alerts.retain(|alert| keep(&alert["labels"]));
+                    // A kept rule's alerts are filtered in turn: alerts that are not a list
+                    // cannot be, and are never relayed as they came.
+                    match rule.get_mut("alerts") {
+                        None | Some(Value::Null) => {}
+                        Some(Value::Array(alerts)) => alerts.retain(|alert| keep(&alert["labels"])),
+                        Some(_) => return Err(FilterError::Shape("alerts")),
                     }
                 }
             }
@@ -208,6 +212,28 @@ mod tests {
             decode(bomb, Some("gzip"), LIMIT),
             Err(FilterError::TooLarge)
         );
+    }
+
+    /// A kept rule whose alerts are not a list (an object keyed by index, say) cannot have them
+    /// filtered: the answer is an error, not the rule with every tenant's alerts.
+    #[test]
+    fn a_kept_rules_alerts_in_another_shape_are_an_error() {
+        for alerts in [
+            json!({"0": {"labels": {"namespace": "globex"}}}),
+            json!("globex"),
+        ] {
+            let body = json!({"status": "success", "data": {"groups": [{"name": "g", "rules": [
+                {"type": "alerting", "name": "A", "labels": {"namespace": "acme"}, "alerts": alerts}
+            ]}]}});
+            let body = serde_json::to_vec(&body).unwrap();
+            let filtered = apply(AnswerFilter::Rules, &body, "namespace", &acme());
+            assert_eq!(filtered, Err(FilterError::Shape("alerts")), "{alerts}");
+        }
+        let none = json!({"status": "success", "data": {"groups": [{"name": "g", "rules": [
+            {"type": "recording", "name": "r", "labels": {"namespace": "acme"}, "alerts": null}
+        ]}]}});
+        let none = serde_json::to_vec(&none).unwrap();
+        assert!(apply(AnswerFilter::Rules, &none, "namespace", &acme()).is_ok());
     }
 
     #[test]
