@@ -55,7 +55,8 @@ pub struct ServerConfig {
     pub admin_listen: SocketAddr,
     /// Largest request body read, in bytes; a larger one is answered 413.
     pub max_body_bytes: usize,
-    /// Time allowed to receive a request's headers before the connection is closed.
+    /// Time allowed to receive a request's headers before the connection is closed; a new
+    /// connection's first request and an HTTP/2 ping's answer are bounded by it too.
     #[serde(with = "humantime_serde")]
     pub header_timeout: Duration,
     /// Time allowed to receive a request's body before it is answered 408.

@@ -116,12 +116,44 @@ fn serve_connection(
         .http1()
         .timer(TokioTimer::new())
         .header_read_timeout(header_timeout);
-    builder.http2().timer(TokioTimer::new());
-    let service = TowerToHyperService::new(app);
+    // An HTTP/2 peer that stops answering pings is gone, or holding the connection open.
+    builder
+        .http2()
+        .timer(TokioTimer::new())
+        .keep_alive_interval(header_timeout)
+        .keep_alive_timeout(header_timeout);
+    // hyper's header timer starts only once it knows the protocol, which it learns from the
+    // first bytes, and HTTP/2 has none: a connection that sends nothing, part of the HTTP/2
+    // preface or an unfinished first HEADERS frame would be held for ever, and enough of them
+    // use up the process's file descriptors. So the first request must arrive within
+    // `header_timeout`, whatever the protocol.
+    let first_request = Arc::new(tokio::sync::Notify::new());
+    let arrived = Arc::clone(&first_request);
+    let inner = TowerToHyperService::new(app);
+    let service = hyper::service::service_fn(move |request| {
+        arrived.notify_one();
+        hyper::service::Service::call(&inner, request)
+    });
     let connection = builder.serve_connection_with_upgrades(TokioIo::new(stream), service);
     let connection = graceful.watch(connection.into_owned());
     tokio::spawn(async move {
-        if let Err(err) = connection.await {
+        tokio::pin!(connection);
+        let first = tokio::time::timeout(header_timeout, first_request.notified());
+        let ended = tokio::select! {
+            ended = &mut connection => Some(ended),
+            arrived = first => match arrived {
+                Ok(()) => None,
+                Err(_) => {
+                    tracing::debug!(peer = %peer, "no request within the header timeout");
+                    return;
+                }
+            },
+        };
+        let ended = match ended {
+            Some(ended) => ended,
+            None => connection.await,
+        };
+        if let Err(err) = ended {
             tracing::debug!(peer = %peer, error = %err, "connection ended with an error");
         }
     });

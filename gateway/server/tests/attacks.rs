@@ -426,6 +426,48 @@ async fn slow_clients_are_cut_off_by_the_header_and_body_timeouts() {
     finish(&upstream, &mut gw).await;
 }
 
+/// An HTTP/2 frame: length, type, flags, stream id, payload.
+fn h2_frame(kind: u8, flags: u8, stream: u32, payload: &[u8]) -> Vec<u8> {
+    let length = u32::try_from(payload.len()).unwrap().to_be_bytes();
+    let mut frame = length[1..].to_vec();
+    frame.extend([kind, flags]);
+    frame.extend(stream.to_be_bytes());
+    frame.extend(payload);
+    frame
+}
+
+// The protocol is only known from the first bytes, and HTTP/2 has no header timer: a connection
+// that sends nothing, part of the preface, or a first HEADERS frame that never ends was held
+// open for ever, and enough of them, sent without any credential, use up the gateway's file
+// descriptors. So is an HTTP/2 connection whose peer stops answering pings.
+#[tokio::test]
+async fn silent_and_unfinished_connections_are_closed_whatever_the_protocol() {
+    let (upstream, mut gw) = stack().await;
+    const PREFACE: &[u8] = b"PRI * HTTP/2.0\r\n\r\nSM\r\n\r\n";
+    let start = [PREFACE, &h2_frame(4, 0, 0, b"")].concat();
+    // `GET /` as HPACK static-table entries, and an authority.
+    let get_root = [0x82, 0x86, 0x84, 0x41, 0x02, b'g', b'w'];
+    let cases: [(&str, Vec<u8>); 5] = [
+        ("nothing at all", Vec::new()),
+        ("part of the HTTP/2 preface", PREFACE[..9].to_vec()),
+        ("the HTTP/2 preface and settings", start.clone()),
+        (
+            "a HEADERS frame without END_HEADERS",
+            [&start[..], &h2_frame(1, 0, 1, &get_root[..1])].concat(),
+        ),
+        (
+            "one request, then no answer to pings",
+            [&start[..], &h2_frame(1, 0x5, 1, &get_root)].concat(),
+        ),
+    ];
+    for (case, bytes) in &cases {
+        let answer = raw(gw.port, bytes, PATIENCE).await;
+        assert!(answer.closed, "{case}: the connection stayed open");
+    }
+    assert!(upstream.received().is_empty(), "{:?}", upstream.received());
+    finish(&upstream, &mut gw).await;
+}
+
 // === Encoding ===
 
 #[tokio::test]
