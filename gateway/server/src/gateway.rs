@@ -786,7 +786,8 @@ impl Gateway {
     }
 }
 
-/// The client's side of a WebSocket upgrade; a request that does not ask for one is a 400.
+/// The client's side of a WebSocket upgrade; a request that does not ask for one is a 400, and
+/// one a browser sent from another site's page is a 403.
 fn websocket_upgrade(parts: &mut Parts) -> Result<hyper::upgrade::OnUpgrade, GatewayError> {
     let asks = parts
         .headers
@@ -794,12 +795,49 @@ fn websocket_upgrade(parts: &mut Parts) -> Result<hyper::upgrade::OnUpgrade, Gat
         .and_then(|v| v.to_str().ok())
         .is_some_and(|v| v.eq_ignore_ascii_case("websocket"));
     let upgrade = parts.extensions.remove::<hyper::upgrade::OnUpgrade>();
-    match (asks, upgrade) {
-        (true, Some(upgrade)) => Ok(upgrade),
-        _ => Err(GatewayError::BadRequest(
-            "this endpoint needs a WebSocket upgrade".into(),
-        )),
+    let upgrade = match (asks, upgrade) {
+        (true, Some(upgrade)) => upgrade,
+        _ => {
+            return Err(GatewayError::BadRequest(
+                "this endpoint needs a WebSocket upgrade".into(),
+            ));
+        }
+    };
+    if !same_origin(&parts.headers, &parts.uri) {
+        return Err(GatewayError::Forbidden);
     }
+    Ok(upgrade)
+}
+
+/// Whether a WebSocket upgrade comes from a page of the gateway's own origin, or from a client
+/// that is not a browser (no `Origin`). A WebSocket is not bound by CORS: any site's page can
+/// open one with the browser's cookies, and read every frame. Where an authenticating proxy in
+/// front identifies callers by a cookie (`identity.mode = "header"`), that page would read the
+/// victim's log tail.
+fn same_origin(headers: &HeaderMap, uri: &http::Uri) -> bool {
+    let Some(origin) = headers.get(header::ORIGIN) else {
+        return true;
+    };
+    let Ok(origin) = origin.to_str().unwrap_or_default().parse::<http::Uri>() else {
+        return false;
+    };
+    let (Some(scheme), Some(origin)) = (origin.scheme_str(), origin.authority()) else {
+        return false;
+    };
+    let host = match headers.get(header::HOST) {
+        Some(host) => host.to_str().ok().and_then(|h| h.parse().ok()),
+        None => uri.authority().cloned(),
+    };
+    let Some(host): Option<http::uri::Authority> = host else {
+        return false;
+    };
+    let default_port = if scheme.eq_ignore_ascii_case("https") {
+        443
+    } else {
+        80
+    };
+    origin.host().eq_ignore_ascii_case(host.host())
+        && origin.port_u16().unwrap_or(default_port) == host.port_u16().unwrap_or(default_port)
 }
 
 fn is_form(headers: &HeaderMap) -> bool {

@@ -238,6 +238,57 @@ async fn tail_is_enforced_before_the_upgrade_and_frames_flow_both_ways() {
     );
 }
 
+/// A WebSocket is not bound by CORS: any site's page can open one to the gateway with the
+/// browser's cookies and read every frame. Behind an authenticating proxy that identifies callers
+/// by a cookie, that page would read the victim's logs. A browser's upgrade from another origin
+/// is refused before anything is forwarded; the gateway's own origin, and clients that are not
+/// browsers (no `Origin`), are served.
+#[tokio::test]
+async fn a_tail_opened_from_another_sites_page_is_refused() {
+    let (upstream, gw) = stack().await;
+    let url = format!(
+        "ws://127.0.0.1:{}/loki/api/v1/tail?tenant=acme&query={}",
+        gw.port,
+        enc(r#"{app="x"}"#)
+    );
+    let tail = |origin: Option<String>| {
+        let mut request = url.clone().into_client_request().unwrap();
+        let headers = request.headers_mut();
+        headers.insert("authorization", "Bearer acme-token".parse().unwrap());
+        if let Some(origin) = origin {
+            headers.insert("origin", origin.parse().unwrap());
+        }
+        tokio_tungstenite::connect_async(request)
+    };
+    for origin in [
+        "https://evil.example".to_owned(),
+        format!("http://127.0.0.1.evil.example:{}", gw.port),
+        format!("http://127.0.0.1:{}", gw.port + 1),
+        "http://127.0.0.1".to_owned(),
+        "null".to_owned(),
+    ] {
+        let Err(tokio_tungstenite::tungstenite::Error::Http(refused)) =
+            tail(Some(origin.clone())).await
+        else {
+            panic!("{origin}: a cross-site tail was upgraded");
+        };
+        assert_eq!(refused.status(), StatusCode::FORBIDDEN, "{origin}");
+    }
+    assert!(
+        upstream.received().is_empty(),
+        "forwarded: {:?}",
+        upstream.received()
+    );
+    for origin in [None, Some(format!("http://127.0.0.1:{}", gw.port))] {
+        let (mut socket, _) = tail(origin.clone())
+            .await
+            .unwrap_or_else(|err| panic!("{origin:?}: {err}"));
+        let greeting = socket.next().await.unwrap().unwrap();
+        assert_eq!(greeting, Message::text("streams for the enforced query"));
+        socket.close(None).await.unwrap();
+    }
+}
+
 #[tokio::test]
 async fn other_loki_paths_are_not_served() {
     let (upstream, gw) = stack().await;
