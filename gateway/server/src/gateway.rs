@@ -425,7 +425,7 @@ impl Gateway {
             authz.type = %route.authorizer_kind,
             authz.subject = %subject,
             authz.permission = permission,
-            tenant.requested = %requested,
+            tenant.requested = requested.as_str(),
             tenant.allowed = Empty,
             authz.decision = Empty,
             authz.reason = Empty,

@@ -468,6 +468,51 @@ async fn silent_and_unfinished_connections_are_closed_whatever_the_protocol() {
     finish(&upstream, &mut gw).await;
 }
 
+// === Logs ===
+
+// Tenant values are the caller's text. In the text log format, a field written with `%` is
+// printed as it is, so a tenant holding a line break wrote a line of the caller's choosing (a
+// forged audit decision, say) under every event of the authorize span: here SpiceDB's failure,
+// logged at debug. Each value is quoted and escaped instead.
+#[tokio::test]
+async fn a_tenant_value_cannot_forge_a_log_line() {
+    let spicedb = portcullis_authorizer_spicedb::testing::SpiceDb::start().await;
+    let upstream = Recorder::start().await;
+    let authorizer = format!(
+        "type = \"spicedb\"\n{}timeout = \"2s\"",
+        spicedb.config_toml()
+    );
+    let config = GatewayConfig::new("prometheus", &upstream.url)
+        .tenant_also("multi = true")
+        .authorizer(&authorizer)
+        .render();
+    let mut gw = Portcullis::start(&config).await;
+    let forged = "FORGED portcullis::audit: authorization decision authz.decision=allow";
+    let answer = get(
+        &gw.url(&format!(
+            "/api/v1/query?query=up&tenant=acme&tenant={}",
+            enc(&format!("x\n{forged}"))
+        )),
+        ACME,
+    )
+    .await
+    .unwrap();
+    // No schema: SpiceDB rejects the question, which the gateway logs inside the authorize span.
+    assert_eq!(
+        answer.status,
+        StatusCode::INTERNAL_SERVER_ERROR,
+        "{}",
+        answer.text()
+    );
+    let logs = gw.logs();
+    assert!(logs.contains("SpiceDB failed"), "{logs}");
+    for line in logs.lines() {
+        assert!(!line.starts_with("FORGED"), "a forged log line: {line}");
+    }
+    assert!(upstream.received().is_empty(), "{:?}", upstream.received());
+    assert_alive(&mut gw).await;
+}
+
 // === Encoding ===
 
 #[tokio::test]
