@@ -276,6 +276,9 @@ impl Gateway {
     ) -> Result<(), GatewayError> {
         let mut headers = request.headers.clone();
         headers.remove(header::CONTENT_TYPE);
+        // Not the caller's `Accept-Encoding`: the answer is read here, as gzip or plain.
+        let gzip = http::HeaderValue::from_static("gzip");
+        headers.insert(header::ACCEPT_ENCODING, gzip);
         let lookup = Outgoing {
             method: Method::GET,
             path,
@@ -294,7 +297,13 @@ impl Gateway {
         let Ok(Ok(collected)) = read else {
             return Err(GatewayError::BadGateway);
         };
-        match alertmanager::belongs(&collected.to_bytes(), label, allowed)? {
+        let encoding = parts
+            .headers
+            .get(header::CONTENT_ENCODING)
+            .and_then(|v| v.to_str().ok());
+        let silence = filter::decode(collected.to_bytes(), encoding, MAX_FILTERED_ANSWER_BYTES)
+            .map_err(|_| GatewayError::BadGateway)?;
+        match alertmanager::belongs(&silence, label, allowed)? {
             true => Ok(()),
             false => Err(GatewayError::Forbidden),
         }

@@ -301,3 +301,76 @@ async fn silence_keys_alertmanager_would_fold_are_refused() {
     assert_eq!(silences[0]["id"], globex_id.as_str());
     assert_eq!(silences[0]["status"]["state"], "active");
 }
+
+/// Alertmanager behind a compressing front (a proxy, or Mimir's): the silence the gateway looks
+/// up before reading or expiring one comes back gzip-compressed whenever the request accepts it.
+async fn compressing_alertmanager() -> (String, tokio::task::JoinHandle<()>) {
+    use std::io::Write;
+
+    let silence = json!({
+        "id": "acme-silence",
+        "matchers": [{"name": "namespace", "value": "acme", "isRegex": false, "isEqual": true}],
+        "startsAt": "2026-01-01T00:00:00Z", "endsAt": "2099-01-01T00:00:00Z",
+        "createdBy": "t", "comment": "c", "status": {"state": "active"}
+    })
+    .to_string();
+    let answer = move |headers: http::HeaderMap| {
+        let silence = silence.clone();
+        async move {
+            let gzip = headers
+                .get_all("accept-encoding")
+                .iter()
+                .any(|v| v.to_str().unwrap_or_default().contains("gzip"));
+            if !gzip {
+                return ([("content-encoding", "identity")], silence.into_bytes());
+            }
+            let mut gz = flate2::write::GzEncoder::new(Vec::new(), flate2::Compression::fast());
+            gz.write_all(silence.as_bytes()).unwrap();
+            ([("content-encoding", "gzip")], gz.finish().unwrap())
+        }
+    };
+    let app = axum::Router::new().route(
+        "/api/v2/silence/{id}",
+        axum::routing::get(answer).delete(|| async { "" }),
+    );
+    let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
+    let url = format!("http://{}", listener.local_addr().unwrap());
+    let task = tokio::spawn(async move {
+        axum::serve(listener, app).await.unwrap();
+    });
+    (url, task)
+}
+
+/// The lookup of a silence's owner carried the caller's `Accept-Encoding`: a client that
+/// accepts gzip (Go's HTTP client, curl --compressed, every browser) had its own silence
+/// answered 502, unreadable to the gateway. The lookup reads gzip itself.
+#[tokio::test]
+async fn a_compressed_silence_lookup_is_read() {
+    let (url, task) = compressing_alertmanager().await;
+    let gw = Portcullis::start(&config(&url, r#"["read", "write"]"#)).await;
+    for accept in ["gzip", "identity", "gzip, deflate, br"] {
+        let headers = [ACME[0], ("accept-encoding", accept)];
+        let path = "/api/v2/silence/acme-silence?tenant=acme";
+        let read = get(&gw.url(path), &headers).await.unwrap();
+        assert_eq!(read.status, StatusCode::OK, "{accept}: {}", read.text());
+        let expired = send(Method::DELETE, &gw.url(path), &headers, Bytes::new())
+            .await
+            .unwrap();
+        assert_eq!(
+            expired.status,
+            StatusCode::OK,
+            "{accept}: {}",
+            expired.text()
+        );
+        // Read as globex's, by a caller allowed globex: the silence is acme's.
+        let ops = [
+            ("authorization", "Bearer ops-token"),
+            ("accept-encoding", accept),
+        ];
+        let theirs = get(&gw.url("/api/v2/silence/acme-silence?tenant=globex"), &ops)
+            .await
+            .unwrap();
+        assert_eq!(theirs.status, StatusCode::FORBIDDEN, "{accept}");
+    }
+    task.abort();
+}
