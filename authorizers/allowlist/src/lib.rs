@@ -33,6 +33,7 @@ use serde::Deserialize;
 #[serde(deny_unknown_fields)]
 pub struct AllowlistConfig {
     /// Subject id (a bearer token or a trusted user name) → the tenant values it may read.
+    #[serde(deserialize_with = "subjects")]
     pub subjects: BTreeMap<String, Vec<String>>,
     /// The permissions the listed subjects hold on their tenants; a route requiring any other
     /// permission is denied.
@@ -41,6 +42,27 @@ pub struct AllowlistConfig {
     /// With several tenants requested, allow the subset the subject may read instead of denying.
     #[serde(default)]
     pub partial: bool,
+}
+
+/// The subjects table, read so that no error names a subject: a subject id can be a bearer
+/// token, and an error's key path (`authorizers.demo.subjects.<token>`) and message would print
+/// it wherever configuration errors go. Every value is read as any TOML value first, so the
+/// key path stops at `subjects`, then checked.
+fn subjects<'de, D>(deserializer: D) -> Result<BTreeMap<String, Vec<String>>, D::Error>
+where
+    D: serde::Deserializer<'de>,
+{
+    let raw = BTreeMap::<String, portcullis_api::toml::Value>::deserialize(deserializer)?;
+    raw.into_iter()
+        .map(|(subject, tenants)| {
+            let tenants = tenants.try_into::<Vec<String>>().map_err(|_| {
+                serde::de::Error::custom(
+                    "the tenants of a listed subject must be an array of strings",
+                )
+            })?;
+            Ok((subject, tenants))
+        })
+        .collect()
 }
 
 fn default_permissions() -> BTreeSet<String> {
@@ -155,6 +177,31 @@ mod tests {
         };
         let request = AuthzRequest::new(&identity, &tenants, permission, "/api/v1/query");
         authz.authorize(&request).await.unwrap().verdict
+    }
+
+    /// A subject can be a bearer token: no configuration error names one, in its key path or
+    /// its message.
+    #[test]
+    fn configuration_errors_never_name_a_subject() {
+        for subjects in [
+            "{ 's3cr3t-token' = 'acme' }",
+            "{ 's3cr3t-token' = [1] }",
+            "{ 's3cr3t-token' = [''] }",
+            "{ 's3cr3t-token' = { a = 1 } }",
+            "{ 's3cr3t-token' = [] }",
+        ] {
+            let text = format!("subjects = {subjects}");
+            let section = Section::new("authorizers.test", toml::from_str(&text).unwrap());
+            let Err(err) = AllowlistFactory.build(&section, &PluginContext::default()) else {
+                panic!("{subjects}: built");
+            };
+            assert_eq!(err.path, "authorizers.test.subjects", "{subjects}");
+            assert!(
+                !err.message.contains("s3cr3t"),
+                "{subjects}: {}",
+                err.message
+            );
+        }
     }
 
     fn set(values: &[&str]) -> TenantSet {
