@@ -51,6 +51,8 @@ pub struct Gateway {
     subjects: SubjectHasher,
     audit: AuditConfig,
     record_queries: bool,
+    /// One permit per answer being read and filtered; see [`MAX_CONCURRENT_FILTERS`].
+    filter_slots: Arc<tokio::sync::Semaphore>,
 }
 
 struct Route {
@@ -96,6 +98,11 @@ const MAX_FORWARDED_QUERY_BYTES: usize = 16 * 1024;
 
 /// The largest upstream answer read for filtering.
 const MAX_FILTERED_ANSWER_BYTES: usize = 64 * 1024 * 1024;
+
+/// How many answers are read and filtered at once. A rules or alerts answer holds every tenant's
+/// items and is parsed whole, several times its size in memory: without a bound, many concurrent
+/// requests by any caller would hold many such answers. Further requests wait their turn.
+const MAX_CONCURRENT_FILTERS: usize = 4;
 
 /// The route name used in spans and metrics for a request that matched no route.
 const UNMATCHED: &str = "unmatched";
@@ -325,6 +332,10 @@ impl Gateway {
             tracing::warn!(route = endpoint.template, status = %parts.status, "upstream refused");
             return Err(GatewayError::BadGateway);
         }
+        let _slot = Arc::clone(&self.filter_slots)
+            .acquire_owned()
+            .await
+            .map_err(|_| GatewayError::Internal)?;
         let limited = Limited::new(body, MAX_FILTERED_ANSWER_BYTES);
         let read = tokio::time::timeout(route.upstream.timeout(), limited.collect()).await;
         let Ok(Ok(collected)) = read else {
@@ -333,13 +344,24 @@ impl Gateway {
         let encoding = parts
             .headers
             .get(header::CONTENT_ENCODING)
-            .and_then(|v| v.to_str().ok());
-        let filtered = filter::decode(collected.to_bytes(), encoding, MAX_FILTERED_ANSWER_BYTES)
-            .and_then(|plain| filter::apply(filter, &plain, label, allowed))
-            .map_err(|err| {
-                tracing::warn!(route = endpoint.template, error = %err, "answer not filtered");
-                GatewayError::BadGateway
-            })?;
+            .and_then(|v| v.to_str().ok())
+            .map(str::to_owned);
+        let (label, allowed) = (label.to_owned(), allowed.clone());
+        // Decompressing and parsing up to 64 MiB takes a while: off the request threads.
+        let filtered = tokio::task::spawn_blocking(move || {
+            let plain = filter::decode(
+                collected.to_bytes(),
+                encoding.as_deref(),
+                MAX_FILTERED_ANSWER_BYTES,
+            )?;
+            filter::apply(filter, &plain, &label, &allowed)
+        })
+        .await
+        .map_err(|_| GatewayError::Internal)?
+        .map_err(|err| {
+            tracing::warn!(route = endpoint.template, error = %err, "answer not filtered");
+            GatewayError::BadGateway
+        })?;
         parts.headers.remove(header::CONTENT_ENCODING);
         parts.headers.remove(header::CONTENT_LENGTH);
         parts.headers.insert(

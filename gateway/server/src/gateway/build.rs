@@ -77,6 +77,7 @@ impl Gateway {
             subjects: subjects.expect("checked above"),
             audit: config.audit.clone(),
             record_queries: config.telemetry.record_queries,
+            filter_slots: Arc::new(tokio::sync::Semaphore::new(super::MAX_CONCURRENT_FILTERS)),
         })
     }
 }
