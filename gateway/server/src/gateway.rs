@@ -149,7 +149,7 @@ impl Gateway {
             Err(_) => UNMATCHED,
         };
         let span = tracing::info_span!(
-            target: "portcullis::request",
+            target: telemetry::REQUEST_TARGET,
             "request",
             otel.name = format!("{} {route_name}", method_label(&method)),
             otel.kind = "server",

@@ -8,6 +8,7 @@
 //! unless configured visible.
 
 use std::collections::BTreeMap;
+use std::io::IsTerminal;
 
 use http::HeaderMap;
 use opentelemetry::propagation::{Extractor, Injector};
@@ -24,6 +25,9 @@ use tracing_subscriber::util::SubscriberInitExt;
 
 /// The `tracing` target of audit events.
 pub const AUDIT_TARGET: &str = "portcullis::audit";
+
+/// The target of the span every request runs in.
+pub const REQUEST_TARGET: &str = "portcullis::request";
 
 /// `[telemetry]`: OpenTelemetry traces. Off unless `otlp_endpoint` is set.
 #[derive(Debug, Clone, Deserialize)]
@@ -152,8 +156,15 @@ pub fn init(
     audit: &AuditConfig,
 ) -> anyhow::Result<TelemetryGuard> {
     let filter = env_filter();
-    let not_audit = filter_fn(|meta| meta.target() != AUDIT_TARGET);
-    let logs = tracing_subscriber::fmt::layer().with_writer(std::io::stderr);
+    // Log lines carry the request span's fields (method, route, path) as context, not the
+    // stages' spans: formatting every span's fields for the log costs more than the request's
+    // own work, and the stages' details are in the trace and the audit line.
+    let log_lines = filter_fn(|meta| {
+        meta.target() != AUDIT_TARGET && (!meta.is_span() || meta.target() == REQUEST_TARGET)
+    });
+    let logs = tracing_subscriber::fmt::layer()
+        .with_ansi(std::io::stderr().is_terminal())
+        .with_writer(std::io::stderr);
     let logs = match format {
         LogFormat::Text => logs.boxed(),
         LogFormat::Json => logs.json().flatten_event(true).boxed(),
@@ -203,7 +214,7 @@ pub fn init(
     opentelemetry::global::set_text_map_propagator(TraceContextPropagator::new());
 
     tracing_subscriber::registry()
-        .with(logs.with_filter(not_audit).with_filter(filter))
+        .with(logs.with_filter(log_lines).with_filter(filter))
         .with(audit_layer)
         .with(otel)
         .try_init()?;
