@@ -14,7 +14,9 @@
 //! 2. parsing with promql-parser, contained so that no input can panic through it ([`syntax`]);
 //! 3. an exhaustive walk that enforces every selector;
 //! 4. printing, then parsing the printed text again: the upstream receives the text only if it
-//!    parses back to exactly the enforced expression.
+//!    parses back to exactly the enforced expression (regex matchers are checked as
+//!    equalities with the same values, which print alike, so that their regexes are not
+//!    compiled a second time).
 //!
 //! The upstream always receives the printed text, never the caller's own: the canonical spelling
 //! stays clear of corners where promql-parser and Prometheus read the same text differently

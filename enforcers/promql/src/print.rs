@@ -6,10 +6,11 @@
 //! printed text is parsed again and must give back the very expression that was printed.
 
 use portcullis_api::EnforceError;
-use promql_parser::label::Matcher;
+use promql_parser::label::{MatchOp, Matcher};
 use promql_parser::parser::{BinModifier, Expr, LabelModifier};
 
 use crate::syntax::parse;
+use crate::walk;
 
 /// The message of a rewrite whose printed text would mean something else.
 pub(crate) const UNFAITHFUL: &str = "query cannot be rewritten faithfully: part of it, such \
@@ -49,14 +50,54 @@ pub(crate) fn drop_empty_ignoring(modifier: &mut Option<BinModifier>) {
     }
 }
 
-/// Prints `expr`, or answers [`EnforceError::Invalid`] when the text parses back to anything but
-/// `expr`. The message never shows the text: it holds the enforced tenant values.
+/// Prints `expr`, or answers [`EnforceError::Invalid`] when the text would parse back to anything
+/// but `expr`. The message never shows the text: it holds the enforced tenant values.
+///
+/// The check parses a copy of `expr` whose regex matchers are turned into (in)equality matchers
+/// with the same values: promql-parser compiles every regex it parses, which costs more than the
+/// rest of a parse, and the printer writes a matcher's value the same way whatever its
+/// operator. So the copy's text differs from `expr`'s only in the operators `=~` and `!~` (and
+/// in the order of matchers, which the printer sorts by their text), and whatever else the
+/// printer gets wrong shows in the copy as in `expr`. A text without those operators is parsed
+/// as it is. Either way `expr`'s matchers must already be in the printer's order
+/// ([`sort_like_printer`]).
 pub(crate) fn print_faithfully(expr: &Expr) -> Result<String, EnforceError> {
     let text = expr.to_string();
-    match parse(&text) {
-        Ok(reparsed) if reparsed == *expr => Ok(text),
-        _ => Err(EnforceError::Invalid(UNFAITHFUL.into())),
+    // Without a regex operator in the text, there is no regex to spare: parse the text itself.
+    let faithful = if !text.contains("=~") && !text.contains("!~") {
+        parse(&text).is_ok_and(|reparsed| reparsed == *expr)
+    } else {
+        let mut plain = expr.clone();
+        without_regexes(&mut plain).is_ok()
+            && parse(&plain.to_string()).is_ok_and(|reparsed| reparsed == plain)
+    };
+    match faithful {
+        true => Ok(text),
+        false => Err(EnforceError::Invalid(UNFAITHFUL.into())),
     }
+}
+
+/// Turns every `=~` matcher of `expr` into `=` and every `!~` into `!=`, values unchanged, and
+/// orders the matchers as the printer will.
+fn without_regexes(expr: &mut Expr) -> Result<(), EnforceError> {
+    for selector in walk::selectors_mut(expr)? {
+        let matchers = &mut selector.matchers;
+        let all = matchers
+            .matchers
+            .iter_mut()
+            .chain(matchers.or_matchers.iter_mut().flatten());
+        for matcher in all {
+            match matcher.op {
+                MatchOp::Re(_) => matcher.op = MatchOp::Equal,
+                MatchOp::NotRe(_) => matcher.op = MatchOp::NotEqual,
+                MatchOp::Equal | MatchOp::NotEqual => {}
+            }
+        }
+        if matchers.or_matchers.is_empty() {
+            sort_like_printer(&mut matchers.matchers);
+        }
+    }
+    Ok(())
 }
 
 #[cfg(test)]
@@ -91,5 +132,17 @@ mod tests {
         };
         sort_like_printer(&mut selector.matchers.matchers);
         assert_eq!(print_faithfully(&expr).unwrap(), r#"x{a="2",b="1"}"#);
+    }
+
+    #[test]
+    fn regex_matchers_are_checked_like_equalities() {
+        assert_eq!(
+            round_trip(r#"x{b=~"1|2",a!~"a\\.b",c="3"}"#).unwrap(),
+            r#"x{a!~"a\\.b",b=~"1|2",c="3"}"#
+        );
+        assert_eq!(
+            round_trip(r#"x{a=~"z",a="b"}[5m] @ -100"#),
+            Err(EnforceError::Invalid(UNFAITHFUL.into()))
+        );
     }
 }
