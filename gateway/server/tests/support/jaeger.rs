@@ -17,10 +17,11 @@ impl Jaeger {
     pub async fn start() -> Self {
         let dir = tempfile::tempdir().unwrap();
         let (otlp_port, query_port, query_grpc_port) = (free_port(), free_port(), free_port());
-        let config = include_str!("../fixtures/jaeger.yaml")
-            .replace("{otlp}", &format!("127.0.0.1:{otlp_port}"))
-            .replace("{query}", &format!("127.0.0.1:{query_port}"))
-            .replace("{query_grpc}", &format!("127.0.0.1:{query_grpc_port}"));
+        // The example users run, on ephemeral ports.
+        let config = include_str!("../../../../examples/tracing/jaeger.yaml")
+            .replace("127.0.0.1:4317", &format!("127.0.0.1:{otlp_port}"))
+            .replace("127.0.0.1:16686", &format!("127.0.0.1:{query_port}"))
+            .replace("127.0.0.1:16685", &format!("127.0.0.1:{query_grpc_port}"));
         let file = dir.path().join("jaeger.yaml");
         std::fs::write(&file, config).unwrap();
         let log = std::fs::File::create(dir.path().join("jaeger.log")).unwrap();
