@@ -65,15 +65,30 @@ pub use plugin::PromqlEnforcerFactory;
 pub use portcullis_api::EnforceError;
 
 use cache::Cache;
+
+/// How many sets of several tenants keep their compiled tenant matcher.
+const TENANT_MATCHERS: u64 = 1024;
 use limits::Limits;
 use rule::LabelRule;
 
 /// Rewrites PromQL queries and series selectors so they read only the allowed tenants.
-#[derive(Debug)]
 pub struct PromqlEnforcer {
     config: EnforcerConfig,
     limits: Limits,
     cache: Cache,
+    /// The tenant matcher of each recent set of several tenants: its regex is compiled once,
+    /// not on every rewrite.
+    tenant_matchers: moka::sync::Cache<TenantSet, Result<Matcher, EnforceError>>,
+}
+
+impl std::fmt::Debug for PromqlEnforcer {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("PromqlEnforcer")
+            .field("config", &self.config)
+            .field("cache", &self.cache)
+            .field("tenant_matchers", &self.tenant_matchers.entry_count())
+            .finish_non_exhaustive()
+    }
 }
 
 impl PromqlEnforcer {
@@ -90,6 +105,7 @@ impl PromqlEnforcer {
             config,
             limits,
             cache,
+            tenant_matchers: moka::sync::Cache::new(TENANT_MATCHERS),
         })
     }
 
@@ -160,7 +176,14 @@ impl PromqlEnforcer {
     }
 
     fn rule<'a>(&'a self, allowed: &'a TenantSet) -> Result<LabelRule<'a>, EnforceError> {
-        LabelRule::new(&self.config.label, allowed, self.config.error_on_replace)
+        let (label, strict) = (self.config.label.as_str(), self.config.error_on_replace);
+        if allowed.as_single().is_some() {
+            return LabelRule::new(label, allowed, strict);
+        }
+        let matcher = self
+            .tenant_matchers
+            .get_with_by_ref(allowed, || rule::tenant_matcher(label, allowed))?;
+        Ok(LabelRule::with_matcher(label, allowed, matcher, strict))
     }
 }
 

@@ -24,12 +24,27 @@ impl<'a> LabelRule<'a> {
         allowed: &'a TenantSet,
         strict: bool,
     ) -> Result<Self, EnforceError> {
-        Ok(Self {
+        Ok(Self::with_matcher(
             label,
             allowed,
-            enforced: tenant_matcher(label, allowed)?,
+            tenant_matcher(label, allowed)?,
             strict,
-        })
+        ))
+    }
+
+    /// The same rule with its matcher built already, by [`tenant_matcher`].
+    pub(crate) fn with_matcher(
+        label: &'a str,
+        allowed: &'a TenantSet,
+        enforced: Matcher,
+        strict: bool,
+    ) -> Self {
+        Self {
+            label,
+            allowed,
+            enforced,
+            strict,
+        }
     }
 
     /// Merges the rule into one list of matchers that are AND-ed together.
@@ -82,7 +97,7 @@ impl<'a> LabelRule<'a> {
 
 /// `label="v"` for a single allowed value, `label=~"v1|v2|…"` with every value escaped as a
 /// literal otherwise.
-fn tenant_matcher(label: &str, allowed: &TenantSet) -> Result<Matcher, EnforceError> {
+pub(crate) fn tenant_matcher(label: &str, allowed: &TenantSet) -> Result<Matcher, EnforceError> {
     let (op, value) = match allowed.as_single() {
         Some(value) => (T_EQL, value.to_owned()),
         None => (T_EQL_REGEX, allowed.regex_alternation()),
