@@ -8,9 +8,15 @@ cd "$(dirname "$0")/.."
 scripts/install-test-deps.sh
 export PATH="$(go env GOPATH)/bin:$PATH"
 
+log() { printf '[test] %s\n' "$*" >&2; }
+
+log "formatting: cargo fmt --all --check"
 cargo fmt --all --check
+log "lints: cargo clippy --workspace --all-targets -- -D warnings"
 cargo clippy --workspace --all-targets --locked -- -D warnings
+log "fuzz smoke run: scripts/fuzz.sh --smoke"
 scripts/fuzz.sh --smoke
+log "unit, property and integration tests: cargo test --workspace"
 
 # cargo's own last line is a doc-test summary that may count no test: close with the totals.
 log=$(mktemp)
