@@ -168,6 +168,14 @@ pub struct UpstreamConfig {
     /// Forward the caller's `Authorization` header upstream. Off: it is removed.
     #[serde(default)]
     pub forward_authorization: bool,
+    /// Requests in flight to this upstream at once, and so its connections (WebSocket tails
+    /// aside); further requests wait their turn within `timeout`. At least 1.
+    #[serde(default = "default_max_connections")]
+    pub max_connections: usize,
+}
+
+fn default_max_connections() -> usize {
+    64
 }
 
 fn default_connect_timeout() -> Duration {

@@ -1,6 +1,8 @@
 //! Forwarding the enforced request to an upstream and streaming its answer back.
 
+use std::pin::Pin;
 use std::sync::Arc;
+use std::task::{Context, Poll};
 use std::time::Duration;
 
 use axum::body::Body;
@@ -16,6 +18,7 @@ use hyper_util::client::legacy::connect::HttpConnector;
 use hyper_util::rt::{TokioExecutor, TokioIo};
 use rustls::pki_types::CertificateDer;
 use rustls::pki_types::pem::PemObject;
+use tokio::sync::{OwnedSemaphorePermit, Semaphore};
 
 use crate::config::UpstreamConfig;
 use crate::error::GatewayError;
@@ -53,6 +56,9 @@ pub struct Upstream {
     base: Uri,
     client: Client<HttpsConnector<HttpConnector>, Full<Bytes>>,
     timeout: Duration,
+    /// One permit per request in flight, held until its answer's body is dropped: it bounds the
+    /// connections the pool opens, and with them the buffers each holds.
+    in_flight: Arc<Semaphore>,
     /// Whether the caller's credential header travels upstream.
     pub forward_authorization: bool,
 }
@@ -75,6 +81,9 @@ impl Upstream {
         if base.authority().is_some_and(|a| a.as_str().contains('@')) {
             return Err("url must not hold a user or password".to_owned());
         }
+        if config.max_connections == 0 {
+            return Err("max_connections must be at least 1".to_owned());
+        }
         let tls = tls_config(config.ca_file.as_deref())?;
         let mut http = HttpConnector::new();
         http.enforce_http(false);
@@ -91,6 +100,7 @@ impl Upstream {
             base,
             client,
             timeout: config.timeout,
+            in_flight: Arc::new(Semaphore::new(config.max_connections)),
             forward_authorization: config.forward_authorization,
         })
     }
@@ -116,7 +126,20 @@ impl Upstream {
 
     /// Sends `outgoing` and streams the answer back; 502 when unreachable, 504 on timeout.
     pub async fn forward(&self, outgoing: Outgoing) -> Result<Response, GatewayError> {
-        Ok(relay(self.send(outgoing).await?))
+        let in_flight = Arc::clone(&self.in_flight);
+        let asked = async move {
+            let permit = in_flight.acquire_owned().await.ok();
+            Ok::<_, GatewayError>((permit, self.send(outgoing).await?))
+        };
+        let (permit, response) = tokio::time::timeout(self.timeout, asked)
+            .await
+            .map_err(|_| GatewayError::GatewayTimeout)??;
+        let (parts, body) = relay(response).into_parts();
+        let body = Body::new(Permitted {
+            body,
+            _permit: permit,
+        });
+        Ok(Response::from_parts(parts, body))
     }
 
     /// Sends `outgoing` as a WebSocket upgrade. When the upstream switches protocols, the
@@ -217,6 +240,33 @@ fn relay(response: http::Response<Incoming>) -> Response {
     Response::from_parts(parts, Body::new(body))
 }
 
+/// An answer's body holding its request's place among the upstream's requests in flight, until
+/// the body is dropped: sent whole, or abandoned.
+struct Permitted {
+    body: Body,
+    _permit: Option<OwnedSemaphorePermit>,
+}
+
+impl hyper::body::Body for Permitted {
+    type Data = Bytes;
+    type Error = axum::Error;
+
+    fn poll_frame(
+        mut self: Pin<&mut Self>,
+        cx: &mut Context<'_>,
+    ) -> Poll<Option<Result<hyper::body::Frame<Bytes>, axum::Error>>> {
+        Pin::new(&mut self.body).poll_frame(cx)
+    }
+
+    fn is_end_stream(&self) -> bool {
+        self.body.is_end_stream()
+    }
+
+    fn size_hint(&self) -> hyper::body::SizeHint {
+        self.body.size_hint()
+    }
+}
+
 /// The two hop-by-hop headers of a WebSocket upgrade, which travel on purpose.
 fn ask_websocket(headers: &mut HeaderMap) {
     headers.insert(header::CONNECTION, HeaderValue::from_static("upgrade"));
@@ -278,7 +328,16 @@ mod tests {
             timeout: Duration::from_secs(1),
             ca_file: None,
             forward_authorization: false,
+            max_connections: 1,
         }
+    }
+
+    #[test]
+    fn max_connections_is_at_least_one() {
+        let mut none = config("http://127.0.0.1:9090");
+        none.max_connections = 0;
+        let err = Upstream::new(&none).unwrap_err();
+        assert_eq!(err, "max_connections must be at least 1");
     }
 
     #[test]

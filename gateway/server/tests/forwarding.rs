@@ -3,6 +3,9 @@
 
 mod support;
 
+use std::sync::Arc;
+use std::sync::atomic::{AtomicUsize, Ordering};
+
 use http::StatusCode;
 use support::config::{ALLOWLIST, GatewayConfig};
 use support::recorder::Recorder;
@@ -390,4 +393,113 @@ async fn the_tenant_header_is_set_on_every_endpoint_of_its_route() {
         ]
     );
     assert!(seen.iter().all(|(_, org)| *org == acme), "{seen:?}");
+}
+
+/// An upstream that counts its connections and the requests it holds at once, and answers none
+/// until released: what the gateway's `max_connections` bounds.
+struct GatedUpstream {
+    url: String,
+    connections: Arc<AtomicUsize>,
+    held: Arc<AtomicUsize>,
+    most_held: Arc<AtomicUsize>,
+    release: tokio::sync::watch::Sender<bool>,
+}
+
+impl GatedUpstream {
+    async fn start() -> Self {
+        let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
+        let url = format!("http://{}", listener.local_addr().unwrap());
+        let (release, released) = tokio::sync::watch::channel(false);
+        let upstream = Self {
+            url,
+            connections: Arc::default(),
+            held: Arc::default(),
+            most_held: Arc::default(),
+            release,
+        };
+        let (connections, held, most_held) = (
+            Arc::clone(&upstream.connections),
+            Arc::clone(&upstream.held),
+            Arc::clone(&upstream.most_held),
+        );
+        tokio::spawn(async move {
+            while let Ok((stream, _)) = listener.accept().await {
+                connections.fetch_add(1, Ordering::SeqCst);
+                let (held, most_held) = (Arc::clone(&held), Arc::clone(&most_held));
+                let released = released.clone();
+                tokio::spawn(serve_gated(stream, held, most_held, released));
+            }
+        });
+        upstream
+    }
+}
+
+/// Answers each request of one keep-alive connection once the upstream is released.
+async fn serve_gated(
+    mut stream: tokio::net::TcpStream,
+    held: Arc<AtomicUsize>,
+    most_held: Arc<AtomicUsize>,
+    mut released: tokio::sync::watch::Receiver<bool>,
+) {
+    use tokio::io::{AsyncReadExt, AsyncWriteExt};
+    let mut pending = Vec::new();
+    let mut buffer = [0u8; 4096];
+    loop {
+        // A GET has no body: a request ends at its blank line.
+        while !pending.windows(4).any(|w| w == b"\r\n\r\n") {
+            match stream.read(&mut buffer).await {
+                Ok(0) | Err(_) => return,
+                Ok(n) => pending.extend_from_slice(&buffer[..n]),
+            }
+        }
+        let end = pending.windows(4).position(|w| w == b"\r\n\r\n").unwrap() + 4;
+        pending.drain(..end);
+        let now = held.fetch_add(1, Ordering::SeqCst) + 1;
+        most_held.fetch_max(now, Ordering::SeqCst);
+        if released.wait_for(|released| *released).await.is_err() {
+            return;
+        }
+        held.fetch_sub(1, Ordering::SeqCst);
+        let body = r#"{"status":"success","data":{"resultType":"vector","result":[]}}"#;
+        let answer = format!(
+            "HTTP/1.1 200 OK\r\ncontent-type: application/json\r\ncontent-length: {}\r\n\r\n{body}",
+            body.len()
+        );
+        if stream.write_all(answer.as_bytes()).await.is_err() {
+            return;
+        }
+    }
+}
+
+// An upstream gets at most `max_connections` requests at once, over as many connections; the
+// others wait their turn and are answered.
+#[tokio::test]
+async fn requests_in_flight_to_an_upstream_are_bounded() {
+    let upstream = GatedUpstream::start().await;
+    let config = GatewayConfig::new("prometheus", &upstream.url)
+        .upstream_also("max_connections = 2")
+        .render();
+    let gw = Portcullis::start(&config).await;
+    let url = gw.url(&format!("/api/v1/query?tenant=acme&query={}", enc("up")));
+    let requests: Vec<_> = (0..6)
+        .map(|_| {
+            let url = url.clone();
+            tokio::spawn(async move { get(&url, ACME).await.unwrap().status })
+        })
+        .collect();
+    // Two requests arrive and are held; give the others every chance to arrive too.
+    for _ in 0..200 {
+        if upstream.held.load(Ordering::SeqCst) >= 2 {
+            break;
+        }
+        tokio::time::sleep(std::time::Duration::from_millis(25)).await;
+    }
+    tokio::time::sleep(std::time::Duration::from_millis(300)).await;
+    assert_eq!(upstream.held.load(Ordering::SeqCst), 2);
+    upstream.release.send(true).unwrap();
+    for request in requests {
+        assert_eq!(request.await.unwrap(), StatusCode::OK);
+    }
+    assert_eq!(upstream.most_held.load(Ordering::SeqCst), 2);
+    assert!(upstream.connections.load(Ordering::SeqCst) <= 2);
 }

@@ -6,6 +6,7 @@ pub struct GatewayConfig {
     server: String,
     api: &'static str,
     upstream: String,
+    upstream_lines: String,
     tenant: String,
     authorizer: String,
     enforcers: Vec<(&'static str, String)>,
@@ -27,6 +28,7 @@ impl GatewayConfig {
             server: String::new(),
             api,
             upstream: upstream.to_owned(),
+            upstream_lines: String::new(),
             tenant: "source = \"param\"\nname = \"tenant\"".to_owned(),
             authorizer: ALLOWLIST.to_owned(),
             enforcers: vec![(
@@ -41,6 +43,12 @@ impl GatewayConfig {
     /// Adds lines to `[server]`.
     pub fn server(mut self, lines: &str) -> Self {
         self.server = lines.to_owned();
+        self
+    }
+
+    /// Adds lines to the upstream's section.
+    pub fn upstream_also(mut self, lines: &str) -> Self {
+        self.upstream_lines = lines.to_owned();
         self
     }
 
@@ -113,6 +121,7 @@ mode = "bearer"
 [upstreams.{api}]
 url = "{upstream}"
 timeout = "10s"
+{upstream_lines}
 
 [authorizers.demo]
 {authorizer}
@@ -130,6 +139,7 @@ enforcers = [{names}]
             tenant = self.tenant,
             api = self.api,
             upstream = self.upstream,
+            upstream_lines = self.upstream_lines,
             authorizer = self.authorizer,
             names = names.join(", "),
             route = self.route,
