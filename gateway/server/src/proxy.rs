@@ -128,18 +128,16 @@ impl Upstream {
     pub async fn forward(&self, outgoing: Outgoing) -> Result<Response, GatewayError> {
         let in_flight = Arc::clone(&self.in_flight);
         let asked = async move {
-            let permit = in_flight.acquire_owned().await.ok();
+            let permit = in_flight
+                .acquire_owned()
+                .await
+                .map_err(|_| GatewayError::Internal)?;
             Ok::<_, GatewayError>((permit, self.send(outgoing).await?))
         };
         let (permit, response) = tokio::time::timeout(self.timeout, asked)
             .await
             .map_err(|_| GatewayError::GatewayTimeout)??;
-        let (parts, body) = relay(response).into_parts();
-        let body = Body::new(Permitted {
-            body,
-            _permit: permit,
-        });
-        Ok(Response::from_parts(parts, body))
+        Ok(relay(response, Some(permit)))
     }
 
     /// Sends `outgoing` as a WebSocket upgrade. When the upstream switches protocols, the
@@ -154,7 +152,7 @@ impl Upstream {
         ask_websocket(&mut outgoing.headers);
         let mut response = self.send(outgoing).await?;
         if response.status() != http::StatusCode::SWITCHING_PROTOCOLS {
-            return Ok(relay(response));
+            return Ok(relay(response, None));
         }
         let upstream = hyper::upgrade::on(&mut response);
         tokio::spawn(async move {
@@ -233,28 +231,32 @@ fn tls_config(ca_file: Option<&std::path::Path>) -> Result<rustls::ClientConfig,
 }
 
 /// The upstream's answer as relayed to the client: its hop-by-hop headers removed, its body
-/// streamed.
-fn relay(response: http::Response<Incoming>) -> Response {
+/// streamed, holding `permit` (its request's place among those in flight) until it is dropped.
+fn relay(response: http::Response<Incoming>, permit: Option<OwnedSemaphorePermit>) -> Response {
     let (mut parts, body) = response.into_parts();
     strip_hop_by_hop(&mut parts.headers);
+    let body = Permitted {
+        body,
+        _permit: permit,
+    };
     Response::from_parts(parts, Body::new(body))
 }
 
 /// An answer's body holding its request's place among the upstream's requests in flight, until
 /// the body is dropped: sent whole, or abandoned.
 struct Permitted {
-    body: Body,
+    body: Incoming,
     _permit: Option<OwnedSemaphorePermit>,
 }
 
 impl hyper::body::Body for Permitted {
     type Data = Bytes;
-    type Error = axum::Error;
+    type Error = hyper::Error;
 
     fn poll_frame(
         mut self: Pin<&mut Self>,
         cx: &mut Context<'_>,
-    ) -> Poll<Option<Result<hyper::body::Frame<Bytes>, axum::Error>>> {
+    ) -> Poll<Option<Result<hyper::body::Frame<Bytes>, hyper::Error>>> {
         Pin::new(&mut self.body).poll_frame(cx)
     }
 
