@@ -79,7 +79,6 @@ impl<'a> LabelRule<'a> {
     ///   whatever it selects.
     fn keeps(&self, matcher: &Matcher) -> Result<bool, EnforceError> {
         let several = self.allowed.as_single().is_none();
-        let narrows = several && self.allowed.iter().any(|value| matcher.is_match(value));
         match matcher.op {
             MatchOp::Equal | MatchOp::NotEqual if self.strict => {
                 if matcher.op == MatchOp::Equal && self.allowed.contains(&matcher.value) {
@@ -90,7 +89,7 @@ impl<'a> LabelRule<'a> {
                     )))
                 }
             }
-            _ => Ok(narrows),
+            _ => Ok(several && self.allowed.iter().any(|value| matcher.is_match(value))),
         }
     }
 }

@@ -140,18 +140,14 @@ fn serve_connection(
         tokio::pin!(connection);
         let first = tokio::time::timeout(header_timeout, first_request.notified());
         let ended = tokio::select! {
-            ended = &mut connection => Some(ended),
-            arrived = first => match arrived {
-                Ok(()) => None,
-                Err(_) => {
+            ended = &mut connection => ended,
+            arrived = first => {
+                if arrived.is_err() {
                     tracing::debug!(peer = %peer, "no request within the header timeout");
                     return;
                 }
-            },
-        };
-        let ended = match ended {
-            Some(ended) => ended,
-            None => connection.await,
+                connection.await
+            }
         };
         if let Err(err) = ended {
             tracing::debug!(peer = %peer, error = %err, "connection ended with an error");
